@@ -1,0 +1,70 @@
+// Package config reads process settings from environment variables, with defaults.
+//
+// It owns nothing but the parsing of values; it must not import other packages of this
+// repository. An empty variable counts as unset, so `FOO= ./svc` falls back to the default.
+// A value that does not parse also falls back to the default: the callers log their effective
+// configuration at start-up, which is where a typo shows.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// lookup returns the variable's value and whether it is set to something non-empty.
+func lookup(key string) (string, bool) {
+	v, ok := os.LookupEnv(key)
+	return v, ok && v != ""
+}
+
+// String returns the value of the environment variable key, or def when it is unset or empty.
+func String(key, def string) string {
+	if v, ok := lookup(key); ok {
+		return v
+	}
+	return def
+}
+
+// Int returns the variable key parsed as a base-10 integer, or def when it is unset, empty or
+// not an integer.
+func Int(key string, def int) int {
+	if v, ok := lookup(key); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// Duration returns the variable key parsed by time.ParseDuration ("250ms", "1m30s"), or def when
+// it is unset, empty or not a duration.
+func Duration(key string, def time.Duration) time.Duration {
+	if v, ok := lookup(key); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+// Bool returns the variable key parsed by strconv.ParseBool (1/0, t/f, true/false, …), or def
+// when it is unset, empty or not a boolean.
+func Bool(key string, def bool) bool {
+	if v, ok := lookup(key); ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
+		}
+	}
+	return def
+}
+
+// Must returns the value of the variable key, or an error naming the variable when it is unset
+// or empty. Use it for settings that have no safe default, such as secrets.
+func Must(key string) (string, error) {
+	if v, ok := lookup(key); ok {
+		return v, nil
+	}
+	return "", fmt.Errorf("config: environment variable %s is not set", key)
+}

@@ -1,0 +1,122 @@
+// Package pgdb owns the PostgreSQL plumbing every service shares: the connection pool (one schema
+// per service on the search_path, OpenTelemetry tracing), embedded SQL migrations applied under an
+// advisory lock, a transaction helper, and SQLSTATE-based error classification.
+//
+// It must not import service code, gRPC or NATS: callers map its answers (UniqueViolation,
+// IsUnavailable) to their own errors.
+package pgdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// schemaPattern is what a schema name may look like: a lower-case unquoted PostgreSQL identifier.
+// Names are still quoted with pgx.Identifier when they go into SQL.
+var schemaPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// ValidSchema reports an error unless name is a lower-case identifier (^[a-z_][a-z0-9_]{0,62}$).
+func ValidSchema(name string) error {
+	if !schemaPattern.MatchString(name) {
+		return fmt.Errorf("pgdb: invalid schema name %q (want ^[a-z_][a-z0-9_]{0,62}$)", name)
+	}
+	return nil
+}
+
+// Connect opens a pool to url whose connections have search_path set to <schema>, public, traced
+// with otelpgx (statements without their parameters), and pings the server once. Pool sizes and
+// timeouts are pgx's defaults unless the URL sets them (pool_max_conns, pool_min_conns, …).
+func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
+	if err := ValidSchema(schema); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgconn redacts the password in parse errors.
+		return nil, fmt.Errorf("pgdb: parse database URL: %w", err)
+	}
+	// Sent in the startup packet, so every connection, including ones the pool opens later, starts
+	// in the service's schema without an extra round trip.
+	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize() + ", public"
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgdb: open pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgdb: ping: %w", err)
+	}
+	return pool, nil
+}
+
+// InTx runs fn in a READ COMMITTED transaction and commits when fn returns nil; otherwise, or when
+// fn panics, it rolls back and returns fn's error.
+func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fmt.Errorf("pgdb: begin: %w", err)
+	}
+	// After a commit this is a no-op; after an error it releases the connection's transaction.
+	// A cancelled ctx makes pgx close the connection instead, which also ends the transaction.
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgdb: commit: %w", err)
+	}
+	return nil
+}
+
+// UniqueViolation reports whether err is (or wraps) a unique_violation (SQLSTATE 23505), and the
+// name of the violated constraint or index, so stores can tell "duplicate name" from "duplicate
+// request id" without reading message text.
+func UniqueViolation(err error) (constraint string, ok bool) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return pgErr.ConstraintName, true
+	}
+	return "", false
+}
+
+// IsUnavailable reports whether err says the database cannot be reached or went away rather than
+// that the request was wrong, so a server can answer UNAVAILABLE and the client may retry: dial
+// failures, broken connections, connection exceptions (SQLSTATE class 08), shutdowns and restarts
+// (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now) and 53300
+// too_many_connections. Context cancellation and deadlines are not included: callers map those to
+// CANCELLED and DEADLINE_EXCEEDED.
+func IsUnavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"),
+			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03",
+			pgErr.Code == "53300":
+			return true
+		}
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}

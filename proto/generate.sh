@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Regenerates Go, gRPC, gateway and OpenAPI code from proto/ with pinned tools, offline:
+# the googleapis protos come from the npm package google-proto-files (only the files we import).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+GOOGLE_PROTO_FILES_VERSION=6.0.1
+BUF=(go run github.com/bufbuild/buf/cmd/buf@v1.75.0)
+needed=(google/api/annotations.proto google/api/http.proto google/api/field_behavior.proto
+  google/api/resource.proto google/type/date.proto google/type/money.proto)
+
+dest=third_party/googleapis
+stamp=$dest/.version
+if [[ "$(cat "$stamp" 2>/dev/null)" != "$GOOGLE_PROTO_FILES_VERSION" ]]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent "google-proto-files@$GOOGLE_PROTO_FILES_VERSION" >/dev/null 2>&1 && tar xzf ./*.tgz)
+  rm -rf "$dest"
+  for f in "${needed[@]}"; do
+    mkdir -p "$dest/$(dirname "$f")"
+    cp "$tmp/package/$f" "$dest/$f"
+  done
+  echo "$GOOGLE_PROTO_FILES_VERSION" >"$stamp"
+fi
+
+rm -rf proto/gen/go/crm gateway/openapi
+mkdir -p gateway/openapi
+"${BUF[@]}" lint
+"${BUF[@]}" generate --path proto/crm
