@@ -68,3 +68,11 @@ func Must(key string) (string, error) {
 	}
 	return "", fmt.Errorf("config: environment variable %s is not set", key)
 }
+
+// Defaults shared by every binary, matching what deploy/local/run.sh and the README assume.
+const (
+	// DefaultDatabaseURL is the local trust-auth PostgreSQL.
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	// DefaultNATSURL is the local NATS server with JetStream.
+	DefaultNATSURL = "nats://127.0.0.1:4222"
+)

@@ -1,0 +1,241 @@
+// Package events owns the CRM's change-event envelope on the wire: the JetStream stream CRM_EVENTS,
+// subjects (crm.<source>.<entity>.<action>), building an event with its trace context, encoding it
+// as a NATS message with CloudEvents headers, decoding it, and a durable consumer helper with
+// explicit acks, back-off and dead-lettering.
+//
+// It must not import pgx or service code: writing events in the business transaction and relaying
+// them is package outbox's job, storing dead letters is the consuming service's.
+//
+// Services connect to NATS so that an outage never ends the process and nats.go reconnects on its
+// own:
+//
+//	nc, err := nats.Connect(url,
+//		nats.Name("customer"),
+//		nats.RetryOnFailedConnect(true), // start even when NATS is not up yet
+//		nats.MaxReconnects(-1),          // never give up
+//		nats.ReconnectWait(time.Second),
+//	)
+//	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second))
+//
+// WithPublishAsyncTimeout bounds how long an unanswered asynchronous publish (see outbox) stays
+// registered in the client.
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// StreamName is the JetStream stream that stores every CRM event, on subjects "crm.>".
+const StreamName = "CRM_EVENTS"
+
+// Stream settings. The duplicate window must be at least as long as the outbox relay may keep
+// re-publishing the same row (its retry horizon), or a re-publish after a crash becomes a second
+// copy; consumers are idempotent anyway, so this is about keeping the stream clean.
+const (
+	streamSubjects    = "crm.>"
+	duplicateWindow   = 10 * time.Minute
+	streamMaxAge      = 30 * 24 * time.Hour
+	contentType       = "application/protobuf"
+	cloudEventsSpec   = "1.0"
+	cloudEventsSource = "/crm/"
+)
+
+// Header names of the CloudEvents NATS protocol binding (binary mode) and of W3C trace context.
+const (
+	HeaderSpecVersion = "ce-specversion"
+	HeaderID          = "ce-id"
+	HeaderType        = "ce-type"
+	HeaderSource      = "ce-source"
+	HeaderTime        = "ce-time"
+	HeaderSubject     = "ce-subject"
+	HeaderContentType = "content-type"
+	HeaderTraceparent = "traceparent"
+	HeaderTracestate  = "tracestate"
+)
+
+// EnsureStream creates the CRM_EVENTS stream, or updates it to these settings: subjects crm.>,
+// file storage, the given number of replicas (1 locally, 3 in a production cluster), a 10-minute
+// duplicate window and limits retention keeping events for 30 days.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
+	if replicas < 1 {
+		return nil, fmt.Errorf("events: ensure stream: replicas must be ≥ 1, got %d", replicas)
+	}
+	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        StreamName,
+		Description: "CRM change events (crm.events.v1.Event)",
+		Subjects:    []string{streamSubjects},
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      streamMaxAge,
+		Duplicates:  duplicateWindow,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events: ensure stream %s: %w", StreamName, err)
+	}
+	return s, nil
+}
+
+// Subject returns the NATS subject of ev, "crm.<source>.<type>", for example
+// crm.customer.customer.created.
+func Subject(ev *eventsv1.Event) string {
+	return "crm." + ev.GetSource() + "." + ev.GetType()
+}
+
+// New builds the event of one change: a UUIDv7 id, type "<entityType>.<action>", the owning
+// service as source, the entity id as subject, time now (UTC), the actor, the changed fields, the
+// entity after the change packed as Any (data may be nil), the entity's version after the change,
+// and the W3C trace context of the span in ctx, so consumers continue the request's trace.
+func New(ctx context.Context, source, entityType, action, entityID string, actor *commonv1.Actor,
+	version int64, data proto.Message, changes []*commonv1.FieldChange) (*eventsv1.Event, error) {
+	for _, tok := range []struct{ name, value string }{
+		{"source", source}, {"entity type", entityType}, {"action", action},
+	} {
+		if err := checkToken(tok.value); err != nil {
+			return nil, fmt.Errorf("events: new: %s: %w", tok.name, err)
+		}
+	}
+	if entityID == "" {
+		return nil, errors.New("events: new: empty entity id")
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("events: new: event id: %w", err)
+	}
+	ev := &eventsv1.Event{
+		Id:            id.String(),
+		Type:          entityType + "." + action,
+		Source:        source,
+		EntityType:    entityType,
+		Subject:       entityID,
+		Time:          timestamppb.New(time.Now().UTC()),
+		Actor:         actor,
+		Changes:       changes,
+		EntityVersion: version,
+	}
+	if data != nil {
+		if ev.Data, err = anypb.New(data); err != nil {
+			return nil, fmt.Errorf("events: new: pack data: %w", err)
+		}
+	}
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	ev.Traceparent = carrier.Get(HeaderTraceparent)
+	ev.Tracestate = carrier.Get(HeaderTracestate)
+	return ev, nil
+}
+
+// checkToken reports an error unless s can be one token of a NATS subject: not empty, no dots,
+// wildcards or white space.
+func checkToken(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	if strings.ContainsAny(s, ".*> \t\r\n") {
+		return fmt.Errorf("%q is not a single subject token", s)
+	}
+	return nil
+}
+
+// Message builds the NATS message that publishes ev: its subject, the protobuf encoding as data,
+// Nats-Msg-Id = ev.Id (JetStream de-duplication), the CloudEvents binary-mode headers and the trace
+// context when ev carries one.
+func Message(ev *eventsv1.Event) (*nats.Msg, error) {
+	if err := check(ev); err != nil {
+		return nil, fmt.Errorf("events: message: %w", err)
+	}
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("events: message: marshal: %w", err)
+	}
+	msg := nats.NewMsg(Subject(ev))
+	msg.Data = data
+	// nats.Header keys are case-sensitive; the CloudEvents NATS binding uses lower-case names.
+	h := msg.Header
+	h.Set(jetstream.MsgIDHeader, ev.GetId())
+	h.Set(HeaderSpecVersion, cloudEventsSpec)
+	h.Set(HeaderID, ev.GetId())
+	h.Set(HeaderType, ev.GetType())
+	h.Set(HeaderSource, cloudEventsSource+ev.GetSource())
+	if t := ev.GetTime(); t != nil {
+		h.Set(HeaderTime, t.AsTime().UTC().Format(time.RFC3339Nano))
+	}
+	h.Set(HeaderSubject, ev.GetSubject())
+	h.Set(HeaderContentType, contentType)
+	if ev.GetTraceparent() != "" {
+		h.Set(HeaderTraceparent, ev.GetTraceparent())
+	}
+	if ev.GetTracestate() != "" {
+		h.Set(HeaderTracestate, ev.GetTracestate())
+	}
+	return msg, nil
+}
+
+// Decode parses the payload of a delivered event message. A payload that is not an event, or an
+// event without id, type or source, is an error: such a message can never be handled.
+func Decode(data []byte) (*eventsv1.Event, error) {
+	ev := &eventsv1.Event{}
+	if err := proto.Unmarshal(data, ev); err != nil {
+		return nil, fmt.Errorf("events: decode: %w", err)
+	}
+	if err := check(ev); err != nil {
+		return nil, fmt.Errorf("events: decode: %w", err)
+	}
+	return ev, nil
+}
+
+// check reports an error when ev lacks what every event must have to be routed and de-duplicated.
+func check(ev *eventsv1.Event) error {
+	switch {
+	case ev == nil:
+		return errors.New("nil event")
+	case ev.GetId() == "":
+		return errors.New("event without id")
+	}
+	if err := checkToken(ev.GetSource()); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	entity, action, ok := strings.Cut(ev.GetType(), ".")
+	if !ok {
+		return fmt.Errorf("type %q is not <entity>.<action>", ev.GetType())
+	}
+	if checkToken(entity) != nil || checkToken(action) != nil {
+		return fmt.Errorf("type %q is not <entity>.<action>", ev.GetType())
+	}
+	return nil
+}
+
+// ContextFrom returns ctx carrying the producer's span context from ev's traceparent and
+// tracestate as the remote parent, so a span the consumer starts from it continues the producer's
+// trace. Without a valid traceparent it returns ctx unchanged.
+func ContextFrom(ctx context.Context, ev *eventsv1.Event) context.Context {
+	if ev.GetTraceparent() == "" {
+		return ctx
+	}
+	carrier := propagation.MapCarrier{HeaderTraceparent: ev.GetTraceparent()}
+	if ev.GetTracestate() != "" {
+		carrier[HeaderTracestate] = ev.GetTracestate()
+	}
+	remote := propagation.TraceContext{}.Extract(context.Background(), carrier)
+	sc := trace.SpanContextFromContext(remote)
+	if !sc.IsValid() {
+		return ctx
+	}
+	return trace.ContextWithRemoteSpanContext(ctx, sc)
+}

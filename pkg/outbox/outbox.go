@@ -1,0 +1,61 @@
+// Package outbox owns the transactional outbox: a service writes its events into the outbox table
+// in the same transaction as the business rows (Add), and a Relay in the same process publishes
+// pending rows to JetStream, waits for the acks and marks them published. NATS down means events
+// wait in the table while writes keep working; a crash between publish and commit means the row
+// is published again, and the JetStream duplicate window drops the copy (Nats-Msg-Id = event id).
+//
+// It imports pgx, NATS and package events; it must not import service code. The table lives in
+// the service's own schema: apply Migrations with pgdb.Migrate(ctx, pool, schema, "outbox",
+// outbox.Migrations).
+package outbox
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/crmsuite/crm/pkg/events"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations holds the outbox's SQL migrations at its root, for pgdb.Migrate. They create the
+// table in the first schema of the search path, i.e. the service's.
+var Migrations fs.FS = migrations()
+
+func migrations() fs.FS {
+	// fs.Sub fails only for an invalid path; "migrations" is a valid one.
+	sub, _ := fs.Sub(migrationFiles, "migrations")
+	return sub
+}
+
+// Channel returns the LISTEN/NOTIFY channel that Add notifies and the relay of schema listens on.
+func Channel(schema string) string {
+	return "outbox_" + schema
+}
+
+// addSQL inserts the row and notifies the relay in one round trip. The notification is delivered
+// at commit, and not at all on rollback, which is exactly when the relay should look. The channel
+// is named after current_schema(), the schema where the unqualified table outbox is found.
+const addSQL = `WITH ins AS (
+	INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3) RETURNING 1
+)
+SELECT pg_notify('outbox_' || current_schema(), '') FROM ins`
+
+// Add stores ev in the outbox within tx, the caller's transaction that writes the business rows,
+// so the event exists if and only if the change commits. The connection's search_path must start
+// with the service's schema (pgdb.Connect does this).
+func Add(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
+	msg, err := events.Message(ev)
+	if err != nil {
+		return fmt.Errorf("outbox: add: %w", err)
+	}
+	if _, err := tx.Exec(ctx, addSQL, ev.GetId(), msg.Subject, msg.Data); err != nil {
+		return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
+	}
+	return nil
+}

@@ -1,0 +1,509 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crmsuite/crm/pkg/events"
+	"github.com/crmsuite/crm/pkg/outbox"
+	"github.com/crmsuite/crm/pkg/pgdb"
+	"github.com/crmsuite/crm/pkg/testkit"
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+const schema = "svc"
+
+// database returns a pool on a fresh database with the outbox migrated into schema svc.
+func database(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	ctx := context.Background()
+	pool, err := pgdb.Connect(ctx, testkit.NewDatabase(tb), schema)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	if err := pgdb.Migrate(ctx, pool, schema, "outbox", outbox.Migrations); err != nil {
+		tb.Fatal(err)
+	}
+	return pool
+}
+
+// connect connects to a NATS server the way services do (never giving up) and ensures the stream.
+func connect(tb testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+		nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(30*time.Second))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := events.EnsureStream(ctx, js, 1); err != nil {
+		tb.Fatal(err)
+	}
+	return nc, js
+}
+
+// run starts a relay in the background until the test ends; the test fails if Run returns
+// anything but context.Canceled.
+func run(tb testing.TB, r *outbox.Relay) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				tb.Errorf("Run returned %v, want context.Canceled", err)
+			}
+		case <-time.After(45 * time.Second):
+			tb.Error("Run did not return after cancel")
+		}
+	})
+}
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tbWriter{tb}, nil))
+}
+
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func newEvent(tb testing.TB, i int) *eventsv1.Event {
+	tb.Helper()
+	ev, err := events.New(context.Background(), "customer", "customer", "created", fmt.Sprintf("CUST-20261123-%04d", i),
+		&commonv1.Actor{UserId: "u-1", Role: "sales"}, 1, wrapperspb.String("body"), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ev
+}
+
+// addCommitted adds n events, each in its own committed transaction, and returns their ids.
+func addCommitted(tb testing.TB, pool *pgxpool.Pool, n int) []string {
+	tb.Helper()
+	var ids []string
+	for i := range n {
+		ev := newEvent(tb, i)
+		if err := pgdb.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+			return outbox.Add(context.Background(), tx, ev)
+		}); err != nil {
+			tb.Fatalf("add event %d: %v", i, err)
+		}
+		ids = append(ids, ev.GetId())
+	}
+	return ids
+}
+
+// streamIDs returns how often each event id is stored in the stream.
+func streamIDs(tb testing.TB, js jetstream.JetStream) map[string]int {
+	tb.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, events.StreamName)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ids := map[string]int{}
+	if info.State.Msgs == 0 {
+		return ids
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			tb.Fatalf("get msg %d: %v", seq, err)
+		}
+		ev, err := events.Decode(m.Data)
+		if err != nil {
+			tb.Fatalf("msg %d: %v", seq, err)
+		}
+		ids[ev.GetId()]++
+	}
+	return ids
+}
+
+func streamCount(tb testing.TB, js jetstream.JetStream) uint64 {
+	tb.Helper()
+	s, err := js.Stream(context.Background(), events.StreamName)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// checkExactlyOnce fails unless the stream holds each of want exactly once and nothing else.
+func checkExactlyOnce(tb testing.TB, js jetstream.JetStream, want []string) {
+	tb.Helper()
+	got := streamIDs(tb, js)
+	missing, dup := 0, 0
+	for _, id := range want {
+		switch got[id] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dup++
+		}
+		delete(got, id)
+	}
+	if missing > 0 || dup > 0 || len(got) > 0 {
+		tb.Errorf("stream: %d of %d events missing, %d duplicated, %d unexpected", missing, len(want), dup, len(got))
+	}
+}
+
+func pending(tb testing.TB, r *outbox.Relay) int64 {
+	tb.Helper()
+	n, err := r.Pending(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+func eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRelayPublishesCommittedNeverRolledBack(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	_, js := connect(t, testkit.StartNATS(t))
+	// Polling once an hour: only the notifications of Add can make this test pass in time.
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: time.Hour}, testLogger(t))
+	run(t, r)
+	time.Sleep(200 * time.Millisecond) // let the relay's first round and LISTEN happen
+
+	committed := addCommitted(t, pool, 10)
+	rolledBack := newEvent(t, 99)
+	errBusiness := errors.New("business rule failed")
+	err := pgdb.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+		if err := outbox.Add(context.Background(), tx, rolledBack); err != nil {
+			return err
+		}
+		return errBusiness
+	})
+	if !errors.Is(err, errBusiness) {
+		t.Fatalf("InTx = %v", err)
+	}
+
+	eventually(t, 5*time.Second, "committed events in the stream", func() bool {
+		return streamCount(t, js) >= uint64(len(committed)) && pending(t, r) == 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	checkExactlyOnce(t, js, committed)
+
+	var published, attempts int
+	if err := pool.QueryRow(context.Background(),
+		`SELECT count(*) FILTER (WHERE published_at IS NOT NULL), coalesce(max(attempts), 0) FROM outbox`).Scan(&published, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if published != len(committed) || attempts != 1 {
+		t.Errorf("%d rows published with at most %d attempts, want %d and 1", published, attempts, len(committed))
+	}
+
+	// The stored message carries the CloudEvents headers.
+	s, err := js.Stream(context.Background(), events.StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetLastMsgForSubject(context.Background(), "crm.customer.customer.created")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"Nats-Msg-Id", "ce-id", "ce-type", "ce-source", "ce-time", "ce-specversion", "content-type"} {
+		if m.Header.Get(h) == "" {
+			t.Errorf("published message lacks header %s", h)
+		}
+	}
+}
+
+func TestRelayRepublishIsDeduplicated(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	_, js := connect(t, testkit.StartNATS(t))
+	ids := addCommitted(t, pool, 20)
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: 50 * time.Millisecond}, testLogger(t))
+	run(t, r)
+	eventually(t, 5*time.Second, "all published", func() bool { return pending(t, r) == 0 })
+
+	// A crash between publish and commit: the rows look unpublished again.
+	if _, err := pool.Exec(context.Background(), `UPDATE outbox SET published_at = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "all re-published", func() bool { return pending(t, r) == 0 })
+	checkExactlyOnce(t, js, ids)
+}
+
+func TestRelaySurvivesNATSOutage(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	dir := t.TempDir()
+	srv := testkit.StartNATSAt(t, 0, dir)
+	port := srv.Addr().(*net.TCPAddr).Port
+	nc, js := connect(t, srv.ClientURL())
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: 50 * time.Millisecond}, testLogger(t))
+	run(t, r)
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	eventually(t, 5*time.Second, "the client to notice the outage", func() bool { return !nc.IsConnected() })
+
+	ids := addCommitted(t, pool, 50) // writes keep working
+	time.Sleep(500 * time.Millisecond)
+	if n := pending(t, r); n != 50 {
+		t.Fatalf("pending = %d during the outage, want 50", n)
+	}
+	var failedAttempts int
+	if err := pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM outbox WHERE attempts > 0 AND last_error <> ''`).Scan(&failedAttempts); err != nil {
+		t.Fatal(err)
+	}
+	if failedAttempts == 0 {
+		t.Error("no failed attempt recorded during the outage")
+	}
+
+	testkit.StartNATSAt(t, port, dir)
+	eventually(t, 30*time.Second, "the backlog published", func() bool { return pending(t, r) == 0 })
+	checkExactlyOnce(t, js, ids)
+}
+
+func TestTwoRelaysPublishEachRowOnce(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	url := testkit.StartNATS(t)
+	_, js1 := connect(t, url)
+	_, js2 := connect(t, url)
+	ids := addCommitted(t, pool, 200)
+	cfg := outbox.RelayConfig{Schema: schema, BatchSize: 7, PollInterval: 50 * time.Millisecond}
+	r1 := outbox.NewRelay(pool, js1, cfg, testLogger(t))
+	r2 := outbox.NewRelay(pool, js2, cfg, testLogger(t))
+	run(t, r1)
+	run(t, r2)
+
+	// More rows while both run, from concurrent writers.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			more := addCommitted(t, pool, 50)
+			mu.Lock()
+			ids = append(ids, more...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	eventually(t, 20*time.Second, "all published", func() bool {
+		return pending(t, r1) == 0 && streamCount(t, js1) >= uint64(len(ids))
+	})
+	time.Sleep(300 * time.Millisecond)
+	checkExactlyOnce(t, js1, ids)
+	var unpublished int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&unpublished); err != nil {
+		t.Fatal(err)
+	}
+	if unpublished != 0 {
+		t.Errorf("%d rows not marked published", unpublished)
+	}
+}
+
+func TestRelayDeletesOldPublishedRows(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	_, js := connect(t, testkit.StartNATS(t))
+	addCommitted(t, pool, 5)
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: 50 * time.Millisecond, Retention: time.Millisecond}, testLogger(t))
+	run(t, r)
+	eventually(t, 10*time.Second, "published rows deleted", func() bool {
+		var n int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	if got := streamCount(t, js); got != 5 {
+		t.Errorf("stream holds %d, want 5", got)
+	}
+}
+
+func TestAddRejectsBadEvents(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	tests := map[string]*eventsv1.Event{
+		"incomplete":  {Id: "x"},
+		"id not uuid": {Id: "not-a-uuid", Type: "customer.created", Source: "customer", Subject: "C1"},
+	}
+	for name, ev := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			err := pgdb.InTx(context.Background(), pool, func(tx pgx.Tx) error { return outbox.Add(context.Background(), tx, ev) })
+			if err == nil {
+				t.Error("Add succeeded, want an error")
+			}
+		})
+	}
+	t.Run("same event twice", func(t *testing.T) {
+		t.Parallel()
+		ev := newEvent(t, 1)
+		err := pgdb.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+			if err := outbox.Add(context.Background(), tx, ev); err != nil {
+				return err
+			}
+			return outbox.Add(context.Background(), tx, ev)
+		})
+		if _, ok := pgdb.UniqueViolation(err); !ok {
+			t.Errorf("second Add = %v, want a unique violation", err)
+		}
+	})
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	_, js := connect(t, testkit.StartNATS(t))
+	for name, cfg := range map[string]outbox.RelayConfig{
+		"no schema":      {},
+		"bad schema":     {Schema: "Svc; drop"},
+		"negative batch": {Schema: schema, BatchSize: -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := outbox.NewRelay(pool, js, cfg, nil).Run(ctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Run = %v, want a configuration error", err)
+			}
+		})
+	}
+}
+
+// BenchmarkRelay measures events per second from committed outbox rows to acknowledged JetStream
+// messages marked published (rows are written before the timer starts).
+func BenchmarkRelay(b *testing.B) {
+	for _, batch := range []int{100, 500} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			pool := database(b)
+			_, js := connect(b, testkit.StartNATS(b))
+			evs := make([]*eventsv1.Event, b.N)
+			for i := range evs {
+				evs[i] = newEvent(b, i)
+			}
+			for start := 0; start < len(evs); start += 500 {
+				end := min(start+500, len(evs))
+				if err := pgdb.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+					for _, ev := range evs[start:end] {
+						if err := outbox.Add(context.Background(), tx, ev); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, BatchSize: batch}, nil)
+			b.ResetTimer()
+			start := time.Now()
+			run(b, r)
+			for {
+				n, err := r.Pending(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n == 0 {
+					break
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}
+
+func TestRelayOutageUnderLoad(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	dir := t.TempDir()
+	srv := testkit.StartNATSAt(t, 0, dir)
+	port := srv.Addr().(*net.TCPAddr).Port
+	_, js := connect(t, srv.ClientURL())
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, BatchSize: 20, PollInterval: 50 * time.Millisecond}, testLogger(t))
+	run(t, r)
+
+	// Writers keep committing through the outage: NATS goes away while batches are in flight.
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var ids []string
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ev := newEvent(t, w*100000+i)
+				if err := pgdb.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+					return outbox.Add(context.Background(), tx, ev)
+				}); err != nil {
+					t.Errorf("add during outage: %v", err)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, ev.GetId())
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	time.Sleep(700 * time.Millisecond)
+	testkit.StartNATSAt(t, port, dir)
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	eventually(t, 30*time.Second, "the backlog published", func() bool { return pending(t, r) == 0 })
+	t.Logf("%d events written across the outage", len(ids))
+	checkExactlyOnce(t, js, ids)
+}

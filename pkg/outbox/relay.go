@@ -1,0 +1,444 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/crmsuite/crm/pkg/events"
+	"github.com/crmsuite/crm/pkg/pgdb"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Defaults of RelayConfig.
+const (
+	DefaultBatchSize      = 100
+	DefaultPollInterval   = time.Second
+	DefaultPublishTimeout = 5 * time.Second
+	DefaultRetention      = 24 * time.Hour
+)
+
+// Retry delays after a failed round (NATS or PostgreSQL unavailable), doubling up to the cap.
+const (
+	retryStart = 100 * time.Millisecond
+	retryMax   = 5 * time.Second
+)
+
+// dbTimeout bounds the SQL of one round beyond the publish wait, so a hung database cannot hold the
+// rows' locks forever.
+const dbTimeout = 30 * time.Second
+
+// deleteBatch is how many published rows one cleanup statement deletes, keeping each short.
+const deleteBatch = 5000
+
+// meterName is the OpenTelemetry instrumentation scope of the relay's metrics.
+const meterName = "crm/outbox"
+
+// RelayConfig configures a Relay.
+type RelayConfig struct {
+	// Schema is the service's schema holding the outbox table; it also names the channel.
+	Schema string
+	// BatchSize is the most rows one round publishes; default 100.
+	BatchSize int
+	// PollInterval is how often the relay looks for rows without being notified (a notification
+	// can be missed while its connection is re-established); default 1s.
+	PollInterval time.Duration
+	// PublishTimeout is how long a round waits for the JetStream acks of its batch; default 5s.
+	PublishTimeout time.Duration
+	// Retention is how long published rows are kept (for inspection) before they are deleted;
+	// default 24h.
+	Retention time.Duration
+}
+
+// Relay publishes the outbox rows of one schema to JetStream. Several relays (replicas of a
+// service) may run on the same table: each round locks its rows with SKIP LOCKED.
+type Relay struct {
+	pool *pgxpool.Pool
+	js   jetstream.JetStream
+	cfg  RelayConfig
+	log  *slog.Logger
+
+	table string // schema-qualified, quoted
+	attrs metric.MeasurementOption
+
+	published metric.Int64Counter
+	failed    metric.Int64Counter
+	pending   metric.Int64ObservableGauge
+}
+
+// NewRelay returns a relay for the outbox table in cfg.Schema that publishes with js. Zero fields
+// of cfg take their defaults; Run reports an invalid cfg.
+func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) *Relay {
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Relay{
+		pool:  pool,
+		js:    js,
+		cfg:   cfg,
+		log:   log.With(slog.String("outbox", cfg.Schema)),
+		table: pgx.Identifier{cfg.Schema, "outbox"}.Sanitize(),
+		attrs: metric.WithAttributes(attribute.String("db.namespace", cfg.Schema)),
+	}
+	// The API hands back working no-op instruments along with an error, so metrics never stop
+	// the relay; the error is only logged.
+	meter := otel.GetMeterProvider().Meter(meterName)
+	var errs []error
+	var err error
+	r.published, err = meter.Int64Counter("crm.outbox.published",
+		metric.WithDescription("Outbox events published to JetStream and acknowledged."), metric.WithUnit("{event}"))
+	errs = append(errs, err)
+	r.failed, err = meter.Int64Counter("crm.outbox.publish_failures",
+		metric.WithDescription("Outbox events whose publish failed or timed out (retried)."), metric.WithUnit("{event}"))
+	errs = append(errs, err)
+	r.pending, err = meter.Int64ObservableGauge("crm.outbox.pending",
+		metric.WithDescription("Outbox events not yet published."), metric.WithUnit("{event}"))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		r.log.Warn("outbox: metrics unavailable", slog.String("error", err.Error()))
+	}
+	return r
+}
+
+func (r *Relay) validate() error {
+	if err := pgdb.ValidSchema(r.cfg.Schema); err != nil {
+		return err
+	}
+	switch {
+	case r.cfg.BatchSize < 1:
+		return fmt.Errorf("batch size must be ≥ 1, got %d", r.cfg.BatchSize)
+	case r.cfg.PollInterval <= 0, r.cfg.PublishTimeout <= 0, r.cfg.Retention <= 0:
+		return errors.New("poll interval, publish timeout and retention must be positive")
+	}
+	return nil
+}
+
+// Run publishes pending rows until ctx is done, then returns ctx.Err(); it returns earlier only for
+// an invalid configuration. It listens for the notifications of Add on one dedicated connection
+// (re-acquired after a failure) and polls every PollInterval as a fallback. While NATS or
+// PostgreSQL is unavailable it retries with back-off (capped at 5s) and rows stay pending. A round
+// that has started when ctx is cancelled finishes, so acknowledged rows are marked published.
+func (r *Relay) Run(ctx context.Context) error {
+	if err := r.validate(); err != nil {
+		return fmt.Errorf("outbox: relay: %w", err)
+	}
+	reg, err := otel.GetMeterProvider().Meter(meterName).RegisterCallback(r.observePending, r.pending)
+	if err != nil {
+		r.log.Warn("outbox: pending gauge unavailable", slog.String("error", err.Error()))
+	} else {
+		defer func() { _ = reg.Unregister() }()
+	}
+
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { r.listen(ctx, wake) })
+
+	// Go ≥ 1.23 timers: Reset and Stop need no draining of timer.C.
+	timer := time.NewTimer(r.cfg.PollInterval)
+	defer timer.Stop()
+	failures := 0
+	nextCleanup := time.Now().Add(r.cleanupInterval())
+	for {
+		wait := r.cfg.PollInterval
+		n, err := r.round(ctx)
+		switch {
+		case err != nil:
+			failures++
+			wait = min(retryStart<<min(failures-1, 10), retryMax)
+			r.log.LogAttrs(ctx, slog.LevelWarn, "outbox: publish round failed, retrying",
+				slog.Int("failures", failures), slog.Duration("retry_in", wait), slog.String("error", err.Error()))
+		case n == r.cfg.BatchSize:
+			failures = 0
+			wait = 0 // probably more waiting
+		default:
+			failures = 0
+		}
+		if time.Now().After(nextCleanup) {
+			if err := r.cleanup(ctx); err != nil && ctx.Err() == nil {
+				r.log.LogAttrs(ctx, slog.LevelWarn, "outbox: deleting old rows failed", slog.String("error", err.Error()))
+			}
+			nextCleanup = time.Now().Add(r.cleanupInterval())
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if wait == 0 {
+			continue
+		}
+		// After a failure only the back-off timer wakes us: every committed write notifies, and
+		// answering each while NATS is down would spin.
+		wakeCh := wake
+		if failures > 0 {
+			wakeCh = nil
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+		case <-wakeCh:
+			timer.Stop()
+		}
+	}
+}
+
+// cleanupInterval is how often old published rows are deleted: a tenth of the retention, between
+// one second and ten minutes.
+func (r *Relay) cleanupInterval() time.Duration {
+	return min(max(r.cfg.Retention/10, time.Second), 10*time.Minute)
+}
+
+// listen keeps a LISTEN on the schema's channel and signals wake for every notification, and
+// once after (re)connecting, to catch up with rows committed while it was not listening.
+func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
+	delay := retryStart
+	for {
+		listening, err := r.listenOnce(ctx, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		if listening {
+			delay = retryStart
+		}
+		r.log.LogAttrs(ctx, slog.LevelWarn, "outbox: listen connection lost, reconnecting",
+			slog.Duration("retry_in", delay), slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, retryMax)
+	}
+}
+
+func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) (listening bool, err error) {
+	pc, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return false, fmt.Errorf("acquire: %w", err)
+	}
+	// Taken out of the pool for good: a connection that is LISTENing must not serve queries for
+	// others, and closing it ends the LISTEN.
+	conn := pc.Hijack()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{Channel(r.cfg.Schema)}.Sanitize()); err != nil {
+		return false, fmt.Errorf("listen: %w", err)
+	}
+	signal(wake)
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return true, fmt.Errorf("wait for notification: %w", err)
+		}
+		signal(wake)
+	}
+}
+
+// signal wakes the relay unless a wake-up is already pending.
+func signal(wake chan<- struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+}
+
+// row is one pending outbox row.
+type row struct {
+	id      int64
+	eventID string
+	subject string
+	payload []byte
+}
+
+// errNotConnected marks a round skipped because the NATS connection is down; publishing would
+// only fill nats.go's reconnect buffer.
+var errNotConnected = errors.New("nats: not connected")
+
+// round publishes one batch of pending rows in one transaction and returns how many it published.
+// Its error reports rows that were not published (they stay pending) or a database failure.
+func (r *Relay) round(ctx context.Context) (int, error) {
+	// Not ctx: once rows are published, marking them must not be cut short by a shutdown.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.PublishTimeout+dbTimeout)
+	defer cancel()
+	tx, err := r.pool.BeginTx(rctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(rctx) }()
+
+	rows, err := tx.Query(rctx, `SELECT id, event_id::text, subject, payload FROM `+r.table+`
+		WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("select pending: %w", err)
+	}
+	batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
+		var x row
+		err := cr.Scan(&x.id, &x.eventID, &x.subject, &x.payload)
+		return x, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("select pending: %w", err)
+	}
+	if len(batch) == 0 {
+		return 0, nil
+	}
+
+	ok, failed, errs := r.publish(batch)
+
+	if len(ok) > 0 {
+		if _, err := tx.Exec(rctx, `UPDATE `+r.table+` SET published_at = now(), attempts = attempts + 1, last_error = NULL
+			WHERE id = ANY($1)`, ok); err != nil {
+			return 0, fmt.Errorf("mark published: %w", err)
+		}
+	}
+	if len(failed) > 0 {
+		if _, err := tx.Exec(rctx, `UPDATE `+r.table+` AS o SET attempts = o.attempts + 1, last_error = f.err
+			FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id`, failed, errs); err != nil {
+			return 0, fmt.Errorf("record failures: %w", err)
+		}
+	}
+	if err := tx.Commit(rctx); err != nil {
+		// The published rows go out again next round; the duplicate window drops the copies.
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	r.published.Add(rctx, int64(len(ok)), r.attrs)
+	if len(failed) > 0 {
+		r.failed.Add(rctx, int64(len(failed)), r.attrs)
+		return len(ok), fmt.Errorf("%d of %d events not published, first: %s", len(failed), len(batch), errs[0])
+	}
+	return len(ok), nil
+}
+
+// publish sends the whole batch asynchronously, in id order, then waits up to PublishTimeout for
+// the acks. It returns the ids of acknowledged rows and of failed ones with their errors.
+func (r *Relay) publish(batch []row) (ok, failed []int64, errs []string) {
+	fail := func(id int64, err error) {
+		failed = append(failed, id)
+		errs = append(errs, err.Error())
+	}
+	if nc := r.js.Conn(); nc == nil || !nc.IsConnected() {
+		for _, x := range batch {
+			fail(x.id, errNotConnected)
+		}
+		return ok, failed, errs
+	}
+	futures := make([]jetstream.PubAckFuture, len(batch))
+	for i, x := range batch {
+		msg, err := message(x)
+		if err != nil {
+			fail(x.id, err)
+			continue
+		}
+		if futures[i], err = r.js.PublishMsgAsync(msg, jetstream.WithExpectStream(events.StreamName)); err != nil {
+			fail(x.id, fmt.Errorf("publish: %w", err))
+		}
+	}
+	deadline := time.NewTimer(r.cfg.PublishTimeout)
+	defer deadline.Stop()
+	expired := false
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		id := batch[i].id
+		if !expired {
+			select {
+			case <-f.Ok():
+				ok = append(ok, id)
+			case err := <-f.Err():
+				fail(id, fmt.Errorf("publish: %w", err))
+			case <-deadline.C:
+				expired = true
+			}
+			if !expired {
+				continue
+			}
+		}
+		// Past the deadline: take what has arrived, count the rest as failed.
+		select {
+		case <-f.Ok():
+			ok = append(ok, id)
+		case err := <-f.Err():
+			fail(id, fmt.Errorf("publish: %w", err))
+		default:
+			fail(id, fmt.Errorf("publish: no ack within %s", r.cfg.PublishTimeout))
+		}
+	}
+	return ok, failed, errs
+}
+
+// message rebuilds the NATS message of a row: headers from the decoded event, the stored bytes
+// as data, so what is published is exactly what was committed.
+func message(x row) (*nats.Msg, error) {
+	ev, err := events.Decode(x.payload)
+	if err != nil {
+		return nil, fmt.Errorf("row %d: %w", x.id, err)
+	}
+	msg, err := events.Message(ev)
+	if err != nil {
+		return nil, fmt.Errorf("row %d: %w", x.id, err)
+	}
+	msg.Subject = x.subject
+	msg.Data = x.payload
+	return msg, nil
+}
+
+// cleanup deletes rows published longer than Retention ago, a bounded batch per statement.
+func (r *Relay) cleanup(ctx context.Context) error {
+	cutoff := time.Now().Add(-r.cfg.Retention)
+	for {
+		tag, err := r.pool.Exec(ctx, `DELETE FROM `+r.table+` WHERE id IN (
+			SELECT id FROM `+r.table+` WHERE published_at < $1 LIMIT $2)`, cutoff, deleteBatch)
+		if err != nil {
+			return fmt.Errorf("delete published: %w", err)
+		}
+		if tag.RowsAffected() < deleteBatch {
+			return nil
+		}
+	}
+}
+
+// Pending returns the number of rows not yet published, for readiness, metrics and tests.
+func (r *Relay) Pending(ctx context.Context) (int64, error) {
+	var n int64
+	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM `+r.table+` WHERE published_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("outbox: pending: %w", err)
+	}
+	return n, nil
+}
+
+// observePending reports the pending gauge when metrics are collected.
+func (r *Relay) observePending(ctx context.Context, o metric.Observer) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	n, err := r.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	o.ObserveInt64(r.pending, n, r.attrs)
+	return nil
+}
