@@ -1,0 +1,408 @@
+// Package store keeps customers in PostgreSQL (schema "customer"): plain SQL through pgx, every
+// change in one transaction together with its change event in the outbox, optimistic concurrency
+// on the version column, and keyset-paged lists.
+//
+// It must not import the gRPC server or the API's transport types other than to build event data.
+package store
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmsuite/crm/pkg/events"
+	"github.com/crmsuite/crm/pkg/ids"
+	"github.com/crmsuite/crm/pkg/outbox"
+	"github.com/crmsuite/crm/pkg/pgdb"
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	"github.com/crmsuite/crm/services/customer/internal/customer"
+)
+
+// Schema is the PostgreSQL schema the customer service owns.
+const Schema = "customer"
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrate applies the customer service's migrations and those of the packages it uses.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	own, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		set  string
+		fsys fs.FS
+	}{{"customer", own}, {"outbox", outbox.Migrations}, {"ids", ids.Migrations}} {
+		if err := pgdb.Migrate(ctx, pool, Schema, m.set, m.fsys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Actor is who makes a change.
+type Actor struct {
+	UserID, Role, TeamID string
+}
+
+func (a Actor) proto() *commonv1.Actor {
+	return &commonv1.Actor{UserId: a.UserID, Role: a.Role, TeamId: a.TeamID}
+}
+
+// Reach limits which customers a query may touch: one owner's, one team's, or (both empty) all.
+// Sales scoping is a WHERE clause, never a filter after the fact.
+type Reach struct {
+	OwnerID string
+	TeamID  string
+}
+
+// where appends the reach condition to args and returns it as SQL.
+func (r Reach) where(args *[]any) string {
+	switch {
+	case r.OwnerID != "":
+		*args = append(*args, r.OwnerID)
+		return fmt.Sprintf("owner_id = $%d", len(*args))
+	case r.TeamID != "":
+		*args = append(*args, r.TeamID)
+		return fmt.Sprintf("team_id = $%d", len(*args))
+	}
+	return "true"
+}
+
+// Store reads and writes customers.
+type Store struct {
+	pool *pgxpool.Pool
+	ids  *ids.Allocator
+	// eventData renders a customer as the event's data (the API's Customer message).
+	eventData func(*customer.Customer) proto.Message
+	now       func() time.Time
+}
+
+// New returns a store. eventData renders a customer for the `data` of its change events.
+func New(pool *pgxpool.Pool, eventData func(*customer.Customer) proto.Message) *Store {
+	return &Store{
+		pool:      pool,
+		ids:       ids.NewAllocator(pool, "CUST", ids.CustomerFormat, 100),
+		eventData: eventData,
+		now:       func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+}
+
+// Pool returns the store's connection pool (readiness checks).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+const columns = `id, name, type, industry, uscc, contact_name, contact_title, mobile, landline, email,
+	province, city, district, street, scale, status, source, first_contact_date, owner_id, team_id,
+	amount_fen, remarks, consent, status_changed_at, status_changed_by, created_at, created_by,
+	updated_at, updated_by, deleted_at, deleted_by, delete_reason, version`
+
+// consentJSON is how consent is stored.
+type consentJSON struct {
+	Purpose     string     `json:"purpose"`
+	ObtainedAt  *time.Time `json:"obtained_at,omitempty"`
+	Channel     string     `json:"channel,omitempty"`
+	EvidenceRef string     `json:"evidence_ref,omitempty"`
+	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
+}
+
+func scanCustomer(row pgx.Row) (*customer.Customer, error) {
+	var c customer.Customer
+	var typ, scale, status, source string
+	var fcd *time.Time
+	var consent []byte
+	err := row.Scan(&c.ID, &c.Name, &typ, &c.Industry, &c.USCC, &c.ContactName, &c.ContactTitle, &c.Mobile,
+		&c.Landline, &c.Email, &c.Address.Province, &c.Address.City, &c.Address.District, &c.Address.Street,
+		&scale, &status, &source, &fcd, &c.OwnerID, &c.TeamID, &c.AmountFen, &c.Remarks, &consent,
+		&c.StatusChangedAt, &c.StatusChangedBy, &c.CreatedAt, &c.CreatedBy, &c.UpdatedAt, &c.UpdatedBy,
+		&c.DeletedAt, &c.DeletedBy, &c.DeleteReason, &c.Version)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, customer.ErrNotFound
+		}
+		return nil, err
+	}
+	c.Type, c.Scale, c.Status, c.Source = customer.Type(typ), customer.Scale(scale), customer.Status(status), customer.Source(source)
+	if fcd != nil {
+		c.FirstContactDate = &customer.Date{Year: fcd.Year(), Month: fcd.Month(), Day: fcd.Day()}
+	}
+	if len(consent) > 0 {
+		var cj consentJSON
+		if err := json.Unmarshal(consent, &cj); err != nil {
+			return nil, fmt.Errorf("decode consent of %s: %w", c.ID, err)
+		}
+		c.Consent = &customer.Consent{Purpose: cj.Purpose, ObtainedAt: cj.ObtainedAt, Channel: cj.Channel,
+			EvidenceRef: cj.EvidenceRef, WithdrawnAt: cj.WithdrawnAt}
+	}
+	return &c, nil
+}
+
+// values returns the customer's column values in the order of columns.
+func values(c *customer.Customer) ([]any, error) {
+	var fcd *time.Time
+	if c.FirstContactDate != nil {
+		t := c.FirstContactDate.Time()
+		fcd = &t
+	}
+	var consent []byte
+	if cs := c.Consent; cs != nil {
+		var err error
+		consent, err = json.Marshal(consentJSON{Purpose: cs.Purpose, ObtainedAt: cs.ObtainedAt, Channel: cs.Channel,
+			EvidenceRef: cs.EvidenceRef, WithdrawnAt: cs.WithdrawnAt})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return []any{c.ID, c.Name, string(c.Type), c.Industry, c.USCC, c.ContactName, c.ContactTitle, c.Mobile,
+		c.Landline, c.Email, c.Address.Province, c.Address.City, c.Address.District, c.Address.Street,
+		string(c.Scale), string(c.Status), string(c.Source), fcd, c.OwnerID, c.TeamID, c.AmountFen, c.Remarks,
+		consent, c.StatusChangedAt, c.StatusChangedBy, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy,
+		c.DeletedAt, c.DeletedBy, c.DeleteReason, c.Version}, nil
+}
+
+// CreateInput carries what a create needs besides the customer.
+type CreateInput struct {
+	// RequestID makes the create idempotent per caller; empty disables that.
+	RequestID string
+	// RequestHash fingerprints the request, so a reused id with other content is refused.
+	RequestHash []byte
+	// ConfirmNotDuplicate creates the customer even if its name, mobile or email match others.
+	ConfirmNotDuplicate bool
+}
+
+// Create stores a new, validated customer and its `customer.created` event. It returns the
+// first result again for a repeated request id, and a *customer.DuplicateError when the customer
+// looks like an existing one.
+func (s *Store) Create(ctx context.Context, c *customer.Customer, in CreateInput, actor Actor) (*customer.Customer, error) {
+	// The id comes from a block reserved outside this transaction, so concurrent creates do not
+	// queue on a counter row; a rolled-back create leaves a gap, never a duplicate.
+	id, err := s.ids.Next(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("allocate id: %w", err)
+	}
+	now := s.now()
+	c.ID = id
+	c.CreatedAt, c.UpdatedAt, c.StatusChangedAt = now, now, now
+	c.CreatedBy, c.UpdatedBy, c.StatusChangedBy = actor.UserID, actor.UserID, actor.UserID
+	c.Version = 1
+
+	var existingID string
+	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if in.RequestID != "" {
+			prior, err := claimRequest(ctx, tx, actor.UserID, in, id)
+			if err != nil || prior != "" {
+				existingID = prior
+				return err
+			}
+		}
+		if err := checkDuplicates(ctx, tx, c, in.ConfirmNotDuplicate); err != nil {
+			return err
+		}
+		vals, err := values(c)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO customers (`+columns+`, name_key) VALUES (`+placeholders(len(vals)+1)+`)`,
+			append(vals, c.NameKey())...); err != nil {
+			if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
+				return &customer.DuplicateError{ExactUSCC: true}
+			}
+			return fmt.Errorf("insert customer: %w", err)
+		}
+		return s.addEvent(ctx, tx, "created", nil, c, actor)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if existingID != "" {
+		return s.Get(ctx, existingID, Reach{}, true)
+	}
+	return c, nil
+}
+
+// claimRequest records the request id; if an earlier request with that id committed, it returns
+// that request's customer id instead (after waiting for it, if it is still in flight).
+func claimRequest(ctx context.Context, tx pgx.Tx, userID string, in CreateInput, id string) (string, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO create_requests (created_by, request_id, request_hash, customer_id)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, userID, in.RequestID, in.RequestHash, id)
+	if err != nil {
+		return "", fmt.Errorf("claim request id: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return "", nil
+	}
+	var hash []byte
+	var prior string
+	if err := tx.QueryRow(ctx, `SELECT request_hash, customer_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
+		userID, in.RequestID).Scan(&hash, &prior); err != nil {
+		return "", fmt.Errorf("read request id: %w", err)
+	}
+	if !bytes.Equal(hash, in.RequestHash) {
+		return "", customer.ErrRequestUsed
+	}
+	return prior, nil
+}
+
+// checkDuplicates looks for live customers with the same USCC, folded name, mobile or e-mail.
+// Advisory locks on those keys serialise concurrent creates of the same customer, so two
+// simultaneous requests cannot both pass the check.
+func checkDuplicates(ctx context.Context, tx pgx.Tx, c *customer.Customer, confirmed bool) error {
+	keys := []string{"name:" + c.NameKey(), "mobile:" + c.Mobile}
+	if c.USCC != "" {
+		keys = append(keys, "uscc:"+c.USCC)
+	}
+	// Locks are taken in one statement in a fixed order so that two creates cannot deadlock.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k`, keys); err != nil {
+		return fmt.Errorf("lock duplicate keys: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT id, name, owner_id, uscc <> '' AND uscc = $1, name_key = $2, mobile = $3, $4 <> '' AND email = $4
+		FROM customers
+		WHERE deleted_at IS NULL AND ((uscc <> '' AND uscc = $1) OR name_key = $2 OR mobile = $3 OR ($4 <> '' AND email = $4))
+		ORDER BY created_at LIMIT 10`, c.USCC, c.NameKey(), c.Mobile, c.Email)
+	if err != nil {
+		return fmt.Errorf("find duplicates: %w", err)
+	}
+	dup := &customer.DuplicateError{}
+	for rows.Next() {
+		var cand customer.Candidate
+		var byUSCC, byName, byMobile, byEmail bool
+		if err := rows.Scan(&cand.ID, &cand.Name, &cand.OwnerID, &byUSCC, &byName, &byMobile, &byEmail); err != nil {
+			return err
+		}
+		for _, m := range []struct {
+			hit   bool
+			field string
+		}{{byUSCC, "uscc"}, {byName, "name"}, {byMobile, "mobile"}, {byEmail, "email"}} {
+			if m.hit {
+				cand.Matched = append(cand.Matched, m.field)
+			}
+		}
+		dup.ExactUSCC = dup.ExactUSCC || byUSCC
+		dup.Candidates = append(dup.Candidates, cand)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if dup.ExactUSCC || (len(dup.Candidates) > 0 && !confirmed) {
+		return dup
+	}
+	return nil
+}
+
+func placeholders(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i)
+	}
+	return b.String()
+}
+
+// addEvent writes the change event of one customer into the outbox, in the caller's transaction.
+func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, action string, before, after *customer.Customer, actor Actor) error {
+	var changes []*commonv1.FieldChange
+	for _, ch := range customer.Diff(before, after) {
+		fc, err := events.Change(ch.Field, ch.Before, ch.After)
+		if err != nil {
+			return fmt.Errorf("event change %s: %w", ch.Field, err)
+		}
+		changes = append(changes, fc)
+	}
+	ev, err := events.New(ctx, Schema, "customer", action, after.ID, actor.proto(), after.Version, s.eventData(after), changes)
+	if err != nil {
+		return fmt.Errorf("build event: %w", err)
+	}
+	return outbox.Add(ctx, tx, ev)
+}
+
+// Get returns one customer within reach. Deleted customers count as not found unless
+// includeDeleted is set.
+func (s *Store) Get(ctx context.Context, id string, reach Reach, includeDeleted bool) (*customer.Customer, error) {
+	args := []any{id}
+	q := `SELECT ` + columns + ` FROM customers WHERE id = $1 AND ` + reach.where(&args)
+	if !includeDeleted {
+		q += ` AND deleted_at IS NULL`
+	}
+	return scanCustomer(s.pool.QueryRow(ctx, q, args...))
+}
+
+// UpdateInput describes one read-modify-write of a customer.
+type UpdateInput struct {
+	ID    string
+	Reach Reach
+	// Version, when not zero, must equal the stored version (the etag).
+	Version int64
+	// Action names the event: updated, status_changed, deleted, undeleted.
+	Action string
+	// Deleted selects deleted (true) or live (false) customers.
+	Deleted bool
+	// Apply changes the loaded customer; an error aborts the update.
+	Apply func(c *customer.Customer, now time.Time) error
+}
+
+// Update loads the customer FOR UPDATE, checks its version, applies the change, saves it with
+// the next version and writes its event, all in one transaction. A change that changes nothing
+// is not saved and publishes nothing.
+func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*customer.Customer, error) {
+	var out *customer.Customer
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		args := []any{in.ID}
+		q := `SELECT ` + columns + ` FROM customers WHERE id = $1 AND ` + in.Reach.where(&args)
+		if in.Deleted {
+			q += ` AND deleted_at IS NOT NULL`
+		} else {
+			q += ` AND deleted_at IS NULL`
+		}
+		c, err := scanCustomer(tx.QueryRow(ctx, q+` FOR UPDATE`, args...))
+		if err != nil {
+			return err
+		}
+		if in.Version != 0 && in.Version != c.Version {
+			return customer.ErrStaleEtag
+		}
+		before := *c
+		now := s.now()
+		if err := in.Apply(c, now); err != nil {
+			return err
+		}
+		if len(customer.Diff(&before, c)) == 0 {
+			out = &before
+			return nil
+		}
+		c.Version = before.Version + 1
+		c.UpdatedAt, c.UpdatedBy = now, actor.UserID
+		vals, err := values(c)
+		if err != nil {
+			return err
+		}
+		var set strings.Builder
+		for i, col := range strings.Split(columns, ",") {
+			if i > 0 {
+				set.WriteString(", ")
+			}
+			fmt.Fprintf(&set, "%s = $%d", strings.TrimSpace(col), i+1)
+		}
+		fmt.Fprintf(&set, ", name_key = $%d", len(vals)+1)
+		if _, err := tx.Exec(ctx, `UPDATE customers SET `+set.String()+` WHERE id = $1`, append(vals, c.NameKey())...); err != nil {
+			if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
+				return customer.ErrUSCCTaken
+			}
+			return fmt.Errorf("update customer: %w", err)
+		}
+		out = c
+		return s.addEvent(ctx, tx, in.Action, &before, c, actor)
+	})
+	return out, err
+}
