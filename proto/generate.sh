@@ -5,6 +5,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# One generation at a time: it rewrites all of proto/gen and gateway/openapi.
+exec 9>"${TMPDIR:-/tmp}/crm-generate.lock"
+flock 9
+
 GOOGLE_PROTO_FILES_VERSION=6.0.1
 BUF=(go run github.com/bufbuild/buf/cmd/buf@v1.75.0)
 needed=(google/api/annotations.proto google/api/http.proto google/api/field_behavior.proto
@@ -24,7 +28,8 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$GOOGLE_PROTO_FILES_VERSION" ]]; then
   echo "$GOOGLE_PROTO_FILES_VERSION" >"$stamp"
 fi
 
+# Lint before deleting anything, so a broken proto leaves the last good generated code in place.
+"${BUF[@]}" lint
 rm -rf proto/gen/go/crm gateway/openapi
 mkdir -p gateway/openapi
-"${BUF[@]}" lint
 "${BUF[@]}" generate --path proto/crm
