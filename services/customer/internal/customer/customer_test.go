@@ -55,7 +55,9 @@ func TestValidateNamesEveryFailingField(t *testing.T) {
 			"address.province": "REQUIRED", "address.city": "REQUIRED", "scale": "REQUIRED"}},
 		{"placeholder name", func(c *Customer) { c.Name = "某公司" }, map[string]string{"name": "PLACEHOLDER"}},
 		{"name of 51 runes", func(c *Customer) { c.Name = string(slices.Repeat([]rune("中"), 51)) }, map[string]string{"name": "TOO_LONG"}},
-		{"name of 50 runes is fine", func(c *Customer) { c.Name = string([]rune("北京市海淀区中关村软件园二期西北旺东路十号院东区十四号楼广联达信息大厦研发中心测试部门第三组研究所一二三")[:50]) }, map[string]string{}},
+		{"name of 50 runes is fine", func(c *Customer) {
+			c.Name = string([]rune("北京市海淀区中关村软件园二期西北旺东路十号院东区十四号楼广联达信息大厦研发中心测试部门第三组研究所一二三")[:50])
+		}, map[string]string{}},
 		{"enterprise without industry", func(c *Customer) { c.Industry = "" }, map[string]string{"industry": "REQUIRED"}},
 		{"individual without industry", func(c *Customer) {
 			c.Type, c.Industry, c.USCC, c.Scale = TypeIndividual, "", "", ScaleIndividualStd

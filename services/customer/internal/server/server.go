@@ -40,8 +40,10 @@ var (
 // listed is denied.
 var Policy = authz.Policy{
 	method + "CreateCustomer": {authn.RoleAdmin: authz.ScopeAll, authn.RoleManager: authz.ScopeTeam, authn.RoleSales: authz.ScopeOwn},
-	method + "GetCustomer":    readers,
-	method + "ListCustomers":  readers,
+	// Other services look up customers they have not heard of yet with a system token.
+	method + "GetCustomer": {authn.RoleAdmin: authz.ScopeAll, authn.RoleManager: authz.ScopeTeam, authn.RoleSales: authz.ScopeOwn,
+		authn.RoleService: authz.ScopeAll, authn.RoleExecutive: authz.ScopeAll, authn.RoleSystem: authz.ScopeAll},
+	method + "ListCustomers":   readers,
 	method + "SearchCustomers": readers,
 	// Service agents correct contact details of any customer; key fields stay with admins.
 	method + "UpdateCustomer": {authn.RoleAdmin: authz.ScopeAll, authn.RoleManager: authz.ScopeTeam,

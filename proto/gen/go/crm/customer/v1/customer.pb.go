@@ -375,7 +375,13 @@ type Customer struct {
 	// Opaque version of the record; send it back on update to detect concurrent changes.
 	Etag string `protobuf:"bytes,30,opt,name=etag,proto3" json:"etag,omitempty"`
 	// Non-blocking remarks about the data, e.g. a contact name that looks like a title ("李总").
-	Warnings      []*FieldWarning `protobuf:"bytes,31,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Warnings []*FieldWarning `protobuf:"bytes,31,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// 客户等级 (high, medium, low), kept by the tagging service's level tag; empty when not graded.
+	Level string `protobuf:"bytes,32,opt,name=level,proto3" json:"level,omitempty"`
+	// 最近跟进时间, kept from the follow-up service's events.
+	LastFollowupTime *timestamppb.Timestamp `protobuf:"bytes,33,opt,name=last_followup_time,json=lastFollowupTime,proto3" json:"last_followup_time,omitempty"`
+	// Set when this customer was merged into another: the surviving customer's id.
+	MergedInto    string `protobuf:"bytes,34,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -625,6 +631,27 @@ func (x *Customer) GetWarnings() []*FieldWarning {
 		return x.Warnings
 	}
 	return nil
+}
+
+func (x *Customer) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *Customer) GetLastFollowupTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFollowupTime
+	}
+	return nil
+}
+
+func (x *Customer) GetMergedInto() string {
+	if x != nil {
+		return x.MergedInto
+	}
+	return ""
 }
 
 // Address is 客户地址, structured.
@@ -1943,7 +1970,7 @@ var File_crm_customer_v1_customer_proto protoreflect.FileDescriptor
 
 const file_crm_customer_v1_customer_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/customer/v1/customer.proto\x12\x0fcrm.customer.v1\x1a\x1acrm/common/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\x9f\v\n" +
+	"\x1ecrm/customer/v1/customer.proto\x12\x0fcrm.customer.v1\x1a\x1acrm/common/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xaf\f\n" +
 	"\bCustomer\x12$\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\x03\xe0A\bR\n" +
 	"customerId\x12\x17\n" +
@@ -1983,7 +2010,11 @@ const file_crm_customer_v1_customer_proto_rawDesc = "" +
 	"deleted_by\x18\x1c \x01(\tB\x03\xe0A\x03R\tdeletedBy\x12(\n" +
 	"\rdelete_reason\x18\x1d \x01(\tB\x03\xe0A\x03R\fdeleteReason\x12\x12\n" +
 	"\x04etag\x18\x1e \x01(\tR\x04etag\x12>\n" +
-	"\bwarnings\x18\x1f \x03(\v2\x1d.crm.customer.v1.FieldWarningB\x03\xe0A\x03R\bwarnings:3\xeaA0\n" +
+	"\bwarnings\x18\x1f \x03(\v2\x1d.crm.customer.v1.FieldWarningB\x03\xe0A\x03R\bwarnings\x12\x19\n" +
+	"\x05level\x18  \x01(\tB\x03\xe0A\x03R\x05level\x12M\n" +
+	"\x12last_followup_time\x18! \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10lastFollowupTime\x12$\n" +
+	"\vmerged_into\x18\" \x01(\tB\x03\xe0A\x03R\n" +
+	"mergedInto:3\xeaA0\n" +
 	"\x18crm.example.com/Customer\x12\x14customers/{customer}\"w\n" +
 	"\aAddress\x12\x1f\n" +
 	"\bprovince\x18\x01 \x01(\tB\x03\xe0A\x02R\bprovince\x12\x17\n" +
@@ -2191,45 +2222,46 @@ var file_crm_customer_v1_customer_proto_depIdxs = []int32{
 	28, // 10: crm.customer.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
 	28, // 11: crm.customer.v1.Customer.delete_time:type_name -> google.protobuf.Timestamp
 	7,  // 12: crm.customer.v1.Customer.warnings:type_name -> crm.customer.v1.FieldWarning
-	28, // 13: crm.customer.v1.Consent.obtain_time:type_name -> google.protobuf.Timestamp
-	28, // 14: crm.customer.v1.Consent.withdraw_time:type_name -> google.protobuf.Timestamp
-	4,  // 15: crm.customer.v1.CreateCustomerRequest.customer:type_name -> crm.customer.v1.Customer
-	4,  // 16: crm.customer.v1.ListCustomersResponse.customers:type_name -> crm.customer.v1.Customer
-	4,  // 17: crm.customer.v1.SearchCustomersResponse.customers:type_name -> crm.customer.v1.Customer
-	4,  // 18: crm.customer.v1.UpdateCustomerRequest.customer:type_name -> crm.customer.v1.Customer
-	29, // 19: crm.customer.v1.UpdateCustomerRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 20: crm.customer.v1.ChangeCustomerStatusRequest.status:type_name -> crm.customer.v1.CustomerStatus
-	20, // 21: crm.customer.v1.ListCustomerHistoryResponse.entries:type_name -> crm.customer.v1.HistoryEntry
-	28, // 22: crm.customer.v1.HistoryEntry.time:type_name -> google.protobuf.Timestamp
-	30, // 23: crm.customer.v1.HistoryEntry.actor:type_name -> crm.common.v1.Actor
-	31, // 24: crm.customer.v1.HistoryEntry.changes:type_name -> crm.common.v1.FieldChange
-	23, // 25: crm.customer.v1.ListIndustriesResponse.industries:type_name -> crm.customer.v1.Industry
-	25, // 26: crm.customer.v1.DuplicateCandidates.candidates:type_name -> crm.customer.v1.DuplicateCandidate
-	8,  // 27: crm.customer.v1.CustomerService.CreateCustomer:input_type -> crm.customer.v1.CreateCustomerRequest
-	9,  // 28: crm.customer.v1.CustomerService.GetCustomer:input_type -> crm.customer.v1.GetCustomerRequest
-	10, // 29: crm.customer.v1.CustomerService.ListCustomers:input_type -> crm.customer.v1.ListCustomersRequest
-	12, // 30: crm.customer.v1.CustomerService.SearchCustomers:input_type -> crm.customer.v1.SearchCustomersRequest
-	14, // 31: crm.customer.v1.CustomerService.UpdateCustomer:input_type -> crm.customer.v1.UpdateCustomerRequest
-	15, // 32: crm.customer.v1.CustomerService.ChangeCustomerStatus:input_type -> crm.customer.v1.ChangeCustomerStatusRequest
-	16, // 33: crm.customer.v1.CustomerService.DeleteCustomer:input_type -> crm.customer.v1.DeleteCustomerRequest
-	17, // 34: crm.customer.v1.CustomerService.UndeleteCustomer:input_type -> crm.customer.v1.UndeleteCustomerRequest
-	18, // 35: crm.customer.v1.CustomerService.ListCustomerHistory:input_type -> crm.customer.v1.ListCustomerHistoryRequest
-	21, // 36: crm.customer.v1.CustomerService.ListIndustries:input_type -> crm.customer.v1.ListIndustriesRequest
-	4,  // 37: crm.customer.v1.CustomerService.CreateCustomer:output_type -> crm.customer.v1.Customer
-	4,  // 38: crm.customer.v1.CustomerService.GetCustomer:output_type -> crm.customer.v1.Customer
-	11, // 39: crm.customer.v1.CustomerService.ListCustomers:output_type -> crm.customer.v1.ListCustomersResponse
-	13, // 40: crm.customer.v1.CustomerService.SearchCustomers:output_type -> crm.customer.v1.SearchCustomersResponse
-	4,  // 41: crm.customer.v1.CustomerService.UpdateCustomer:output_type -> crm.customer.v1.Customer
-	4,  // 42: crm.customer.v1.CustomerService.ChangeCustomerStatus:output_type -> crm.customer.v1.Customer
-	4,  // 43: crm.customer.v1.CustomerService.DeleteCustomer:output_type -> crm.customer.v1.Customer
-	4,  // 44: crm.customer.v1.CustomerService.UndeleteCustomer:output_type -> crm.customer.v1.Customer
-	19, // 45: crm.customer.v1.CustomerService.ListCustomerHistory:output_type -> crm.customer.v1.ListCustomerHistoryResponse
-	22, // 46: crm.customer.v1.CustomerService.ListIndustries:output_type -> crm.customer.v1.ListIndustriesResponse
-	37, // [37:47] is the sub-list for method output_type
-	27, // [27:37] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	28, // 13: crm.customer.v1.Customer.last_followup_time:type_name -> google.protobuf.Timestamp
+	28, // 14: crm.customer.v1.Consent.obtain_time:type_name -> google.protobuf.Timestamp
+	28, // 15: crm.customer.v1.Consent.withdraw_time:type_name -> google.protobuf.Timestamp
+	4,  // 16: crm.customer.v1.CreateCustomerRequest.customer:type_name -> crm.customer.v1.Customer
+	4,  // 17: crm.customer.v1.ListCustomersResponse.customers:type_name -> crm.customer.v1.Customer
+	4,  // 18: crm.customer.v1.SearchCustomersResponse.customers:type_name -> crm.customer.v1.Customer
+	4,  // 19: crm.customer.v1.UpdateCustomerRequest.customer:type_name -> crm.customer.v1.Customer
+	29, // 20: crm.customer.v1.UpdateCustomerRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 21: crm.customer.v1.ChangeCustomerStatusRequest.status:type_name -> crm.customer.v1.CustomerStatus
+	20, // 22: crm.customer.v1.ListCustomerHistoryResponse.entries:type_name -> crm.customer.v1.HistoryEntry
+	28, // 23: crm.customer.v1.HistoryEntry.time:type_name -> google.protobuf.Timestamp
+	30, // 24: crm.customer.v1.HistoryEntry.actor:type_name -> crm.common.v1.Actor
+	31, // 25: crm.customer.v1.HistoryEntry.changes:type_name -> crm.common.v1.FieldChange
+	23, // 26: crm.customer.v1.ListIndustriesResponse.industries:type_name -> crm.customer.v1.Industry
+	25, // 27: crm.customer.v1.DuplicateCandidates.candidates:type_name -> crm.customer.v1.DuplicateCandidate
+	8,  // 28: crm.customer.v1.CustomerService.CreateCustomer:input_type -> crm.customer.v1.CreateCustomerRequest
+	9,  // 29: crm.customer.v1.CustomerService.GetCustomer:input_type -> crm.customer.v1.GetCustomerRequest
+	10, // 30: crm.customer.v1.CustomerService.ListCustomers:input_type -> crm.customer.v1.ListCustomersRequest
+	12, // 31: crm.customer.v1.CustomerService.SearchCustomers:input_type -> crm.customer.v1.SearchCustomersRequest
+	14, // 32: crm.customer.v1.CustomerService.UpdateCustomer:input_type -> crm.customer.v1.UpdateCustomerRequest
+	15, // 33: crm.customer.v1.CustomerService.ChangeCustomerStatus:input_type -> crm.customer.v1.ChangeCustomerStatusRequest
+	16, // 34: crm.customer.v1.CustomerService.DeleteCustomer:input_type -> crm.customer.v1.DeleteCustomerRequest
+	17, // 35: crm.customer.v1.CustomerService.UndeleteCustomer:input_type -> crm.customer.v1.UndeleteCustomerRequest
+	18, // 36: crm.customer.v1.CustomerService.ListCustomerHistory:input_type -> crm.customer.v1.ListCustomerHistoryRequest
+	21, // 37: crm.customer.v1.CustomerService.ListIndustries:input_type -> crm.customer.v1.ListIndustriesRequest
+	4,  // 38: crm.customer.v1.CustomerService.CreateCustomer:output_type -> crm.customer.v1.Customer
+	4,  // 39: crm.customer.v1.CustomerService.GetCustomer:output_type -> crm.customer.v1.Customer
+	11, // 40: crm.customer.v1.CustomerService.ListCustomers:output_type -> crm.customer.v1.ListCustomersResponse
+	13, // 41: crm.customer.v1.CustomerService.SearchCustomers:output_type -> crm.customer.v1.SearchCustomersResponse
+	4,  // 42: crm.customer.v1.CustomerService.UpdateCustomer:output_type -> crm.customer.v1.Customer
+	4,  // 43: crm.customer.v1.CustomerService.ChangeCustomerStatus:output_type -> crm.customer.v1.Customer
+	4,  // 44: crm.customer.v1.CustomerService.DeleteCustomer:output_type -> crm.customer.v1.Customer
+	4,  // 45: crm.customer.v1.CustomerService.UndeleteCustomer:output_type -> crm.customer.v1.Customer
+	19, // 46: crm.customer.v1.CustomerService.ListCustomerHistory:output_type -> crm.customer.v1.ListCustomerHistoryResponse
+	22, // 47: crm.customer.v1.CustomerService.ListIndustries:output_type -> crm.customer.v1.ListIndustriesResponse
+	38, // [38:48] is the sub-list for method output_type
+	28, // [28:38] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_crm_customer_v1_customer_proto_init() }

@@ -1,0 +1,177 @@
+// Package customerref keeps, in a service's own schema, the projection of customers that the
+// service needs for access checks and references (owner, team, deleted, merged-into), fed by the
+// customer service's change events and, for a customer it has not heard of yet, by that service's
+// GetCustomer API. Services join their rows to customer_refs so that sales scoping stays a WHERE
+// clause.
+//
+// It must not import any service's code; it speaks to the customer service only through its
+// generated gRPC client and its events.
+package customerref
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/crmsuite/crm/pkg/authn"
+	"github.com/crmsuite/crm/pkg/authz"
+	"github.com/crmsuite/crm/pkg/events"
+	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrations creates the customer_refs table; apply it with pgdb.Migrate(ctx, pool, schema, "customerref", Migrations).
+var Migrations = mustSub(migrationFiles, "migrations")
+
+func mustSub(f embed.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err) // the embedded folder is fixed at build time
+	}
+	return sub
+}
+
+// ErrNotFound means the customer does not exist (or is deleted or merged away).
+var ErrNotFound = errors.New("customer not found")
+
+// Ref is what a service knows of one customer.
+type Ref struct {
+	CustomerID string
+	OwnerID    string
+	TeamID     string
+	Deleted    bool
+	MergedInto string
+	Version    int64
+}
+
+// Live reports whether records may still be attached to the customer.
+func (r Ref) Live() bool { return !r.Deleted && r.MergedInto == "" }
+
+// Visible reports whether a caller with this principal and scope may see the customer's records:
+// everyone with ScopeAll, the team with ScopeTeam, the owner with ScopeOwn.
+func (r Ref) Visible(p authn.Principal, scope authz.Scope) bool {
+	switch scope {
+	case authz.ScopeAll:
+		return true
+	case authz.ScopeTeam:
+		return r.TeamID != "" && r.TeamID == p.Team
+	case authz.ScopeOwn:
+		return r.OwnerID == p.UserID
+	}
+	return false
+}
+
+// Projection reads and maintains customer_refs.
+type Projection struct {
+	pool        *pgxpool.Pool
+	customers   customerv1.CustomerServiceClient
+	systemToken func() (string, error)
+}
+
+// New returns a projection over the service's pool. customers and systemToken are used to look up
+// customers the projection has not seen yet.
+func New(pool *pgxpool.Pool, customers customerv1.CustomerServiceClient, systemToken func() (string, error)) *Projection {
+	return &Projection{pool: pool, customers: customers, systemToken: systemToken}
+}
+
+// Get returns a customer's reference: from the projection, or else from the customer service
+// (then remembered). A customer that does not exist is ErrNotFound.
+func (p *Projection) Get(ctx context.Context, customerID string) (Ref, error) {
+	r, err := p.local(ctx, customerID)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return r, err
+	}
+	token, err := p.systemToken()
+	if err != nil {
+		return Ref{}, fmt.Errorf("system token: %w", err)
+	}
+	c, err := p.customers.GetCustomer(authn.WithBearer(ctx, token), &customerv1.GetCustomerRequest{CustomerId: customerID})
+	if status.Code(err) == codes.NotFound {
+		return Ref{}, ErrNotFound
+	}
+	if err != nil {
+		return Ref{}, fmt.Errorf("ask customer service for %s: %w", customerID, err)
+	}
+	r = fromCustomer(c)
+	if err := p.upsert(ctx, r); err != nil {
+		return Ref{}, err
+	}
+	return r, nil
+}
+
+func (p *Projection) local(ctx context.Context, id string) (Ref, error) {
+	r := Ref{CustomerID: id}
+	err := p.pool.QueryRow(ctx, `SELECT owner_id, team_id, deleted, merged_into, version FROM customer_refs WHERE customer_id = $1`, id).
+		Scan(&r.OwnerID, &r.TeamID, &r.Deleted, &r.MergedInto, &r.Version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Ref{}, ErrNotFound
+	}
+	if err != nil {
+		return Ref{}, fmt.Errorf("read customer ref %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func fromCustomer(c *customerv1.Customer) Ref {
+	v, _ := strconv.ParseInt(c.GetEtag(), 10, 64)
+	return Ref{CustomerID: c.GetCustomerId(), OwnerID: c.GetOwnerId(), TeamID: c.GetTeamId(),
+		Deleted: c.GetDeleteTime() != nil, MergedInto: c.GetMergedInto(), Version: v}
+}
+
+// upsert stores a reference unless a newer version is already there, so events delivered out of
+// order (or an API answer racing an event) never roll the projection back.
+func (p *Projection) upsert(ctx context.Context, r Ref) error {
+	_, err := p.pool.Exec(ctx, `INSERT INTO customer_refs (customer_id, owner_id, team_id, deleted, merged_into, version)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (customer_id) DO UPDATE SET owner_id = excluded.owner_id, team_id = excluded.team_id,
+			deleted = excluded.deleted, merged_into = excluded.merged_into, version = excluded.version, updated_at = now()
+		WHERE customer_refs.version < excluded.version`,
+		r.CustomerID, r.OwnerID, r.TeamID, r.Deleted, r.MergedInto, r.Version)
+	if err != nil {
+		return fmt.Errorf("store customer ref %s: %w", r.CustomerID, err)
+	}
+	return nil
+}
+
+// Apply updates the projection from one customer event; other events are ignored. It is
+// idempotent: applying the same or an older event again changes nothing.
+func (p *Projection) Apply(ctx context.Context, ev *eventsv1.Event) error {
+	if ev.GetEntityType() != "customer" || ev.GetData() == nil {
+		return nil
+	}
+	var c customerv1.Customer
+	if err := ev.GetData().UnmarshalTo(&c); err != nil {
+		return fmt.Errorf("customer event %s: %w", ev.GetId(), err)
+	}
+	r := fromCustomer(&c)
+	r.Version = ev.GetEntityVersion()
+	return p.upsert(ctx, r)
+}
+
+// Consume keeps the projection up to date from the customer events until ctx is done, with a
+// durable consumer of the given name (e.g. "followup-customers").
+func (p *Projection) Consume(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, durable string, log *slog.Logger) error {
+	return events.Consume(ctx, js, nc, events.ConsumerConfig{
+		Durable:        durable,
+		FilterSubjects: []string{"crm.customer.customer.>"},
+	}, p.Apply, func(_ context.Context, seq uint64, _ *jetstream.RawStreamMsg, reason string) error {
+		// A customer event the projection cannot apply is logged; the next event of that customer
+		// (or an API lookup) repairs the row.
+		log.Error("customer event dropped from projection", "stream_seq", seq, "reason", reason)
+		return nil
+	}, log)
+}

@@ -1,0 +1,143 @@
+package customerref_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/crmsuite/crm/pkg/authn"
+	"github.com/crmsuite/crm/pkg/authz"
+	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/pgdb"
+	"github.com/crmsuite/crm/pkg/testkit"
+	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
+)
+
+// customers stands in for the customer service at the edge of this package: it knows one
+// customer and checks that it is asked with the system token.
+type customers struct {
+	customerv1.UnimplementedCustomerServiceServer
+	calls int
+}
+
+func (c *customers) GetCustomer(ctx context.Context, req *customerv1.GetCustomerRequest) (*customerv1.Customer, error) {
+	c.calls++
+	md, _ := metadata.FromIncomingContext(ctx)
+	if got := md.Get("authorization"); len(got) != 1 || got[0] != "Bearer system-token" {
+		return nil, status.Error(codes.Unauthenticated, "no system token")
+	}
+	if req.GetCustomerId() != "CUST-20261123-0001" {
+		return nil, status.Error(codes.NotFound, "no such customer")
+	}
+	return &customerv1.Customer{CustomerId: "CUST-20261123-0001", OwnerId: "u-sales1", TeamId: "east", Etag: "3"}, nil
+}
+
+func setup(t *testing.T) (*customerref.Projection, *customers) {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgdb.Connect(ctx, testkit.NewDatabase(t), "followup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := pgdb.Migrate(ctx, pool, "followup", "customerref", customerref.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	fake := &customers{}
+	srv := grpc.NewServer()
+	customerv1.RegisterCustomerServiceServer(srv, fake)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return customerref.New(pool, customerv1.NewCustomerServiceClient(conn), func() (string, error) { return "system-token", nil }), fake
+}
+
+func event(t *testing.T, version int64, owner string, deleted bool) *eventsv1.Event {
+	t.Helper()
+	c := &customerv1.Customer{CustomerId: "CUST-20261123-0002", OwnerId: owner, TeamId: "east", Etag: "x"}
+	if deleted {
+		c.DeleteTime = timestamppb.New(time.Now())
+	}
+	data, err := anypb.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &eventsv1.Event{Id: "e", Type: "customer.updated", EntityType: "customer", Subject: c.CustomerId, EntityVersion: version, Data: data}
+}
+
+func TestGetFallsBackToTheCustomerService(t *testing.T) {
+	p, fake := setup(t)
+	ctx := context.Background()
+	for range 2 {
+		r, err := p.Get(ctx, "CUST-20261123-0001")
+		if err != nil || r.OwnerID != "u-sales1" || r.TeamID != "east" || r.Version != 3 || !r.Live() {
+			t.Fatalf("ref = %+v, %v", r, err)
+		}
+	}
+	if fake.calls != 1 {
+		t.Fatalf("customer service asked %d times, want once (then remembered)", fake.calls)
+	}
+	if _, err := p.Get(ctx, "CUST-20261123-0999"); !errors.Is(err, customerref.ErrNotFound) {
+		t.Fatalf("unknown customer: %v", err)
+	}
+}
+
+func TestApplyIgnoresOlderEvents(t *testing.T) {
+	p, fake := setup(t)
+	ctx := context.Background()
+	for _, ev := range []*eventsv1.Event{event(t, 1, "u-a", false), event(t, 3, "u-c", true), event(t, 2, "u-b", false), event(t, 3, "u-c", true)} {
+		if err := p.Apply(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := p.Get(ctx, "CUST-20261123-0002")
+	if err != nil || r.OwnerID != "u-c" || !r.Deleted || r.Live() || r.Version != 3 {
+		t.Fatalf("ref = %+v, %v", r, err)
+	}
+	if fake.calls != 0 {
+		t.Fatal("asked the customer service for a customer the events described")
+	}
+	// Events of other entities are ignored.
+	if err := p.Apply(ctx, &eventsv1.Event{EntityType: "followup"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVisible(t *testing.T) {
+	r := customerref.Ref{OwnerID: "u-sales1", TeamID: "east"}
+	sales1 := authn.Principal{UserID: "u-sales1", Team: "east"}
+	sales2 := authn.Principal{UserID: "u-sales2", Team: "east"}
+	west := authn.Principal{UserID: "u-m", Team: "west"}
+	cases := []struct {
+		p     authn.Principal
+		scope authz.Scope
+		want  bool
+	}{
+		{sales1, authz.ScopeOwn, true}, {sales2, authz.ScopeOwn, false}, {sales2, authz.ScopeTeam, true},
+		{west, authz.ScopeTeam, false}, {west, authz.ScopeAll, true}, {sales1, authz.ScopeNone, false},
+	}
+	for _, c := range cases {
+		if got := r.Visible(c.p, c.scope); got != c.want {
+			t.Errorf("Visible(%s, %v) = %v", c.p.UserID, c.scope, got)
+		}
+	}
+}
