@@ -224,16 +224,23 @@ type consumer struct {
 // iterator fails; it waits for running handlers before it returns. started reports whether the
 // consumer was up.
 func (c *consumer) run(ctx context.Context) (started bool, err error) {
-	cons, err := c.js.CreateOrUpdateConsumer(ctx, StreamName, jetstream.ConsumerConfig{
-		Durable:        c.cfg.Durable,
-		Description:    "crm events consumer " + c.cfg.Durable,
-		FilterSubjects: c.cfg.FilterSubjects,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        c.cfg.AckWait,
-		MaxDeliver:     c.cfg.MaxDeliver,
-		MaxAckPending:  c.cfg.MaxAckPending,
-	})
+	cc := jetstream.ConsumerConfig{
+		Durable:       c.cfg.Durable,
+		Description:   "crm events consumer " + c.cfg.Durable,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		MaxDeliver:    c.cfg.MaxDeliver,
+		MaxAckPending: c.cfg.MaxAckPending,
+	}
+	// One subject goes in FilterSubject: servers before 2.10 (Debian 12 ships 2.9) refuse
+	// FilterSubjects even with a single entry.
+	if len(c.cfg.FilterSubjects) == 1 {
+		cc.FilterSubject = c.cfg.FilterSubjects[0]
+	} else {
+		cc.FilterSubjects = c.cfg.FilterSubjects
+	}
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, StreamName, cc)
 	if err != nil {
 		return false, fmt.Errorf("create consumer: %w", err)
 	}
