@@ -20,12 +20,15 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$GOOGLE_PROTO_FILES_VERSION" ]]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && npm pack --silent "google-proto-files@$GOOGLE_PROTO_FILES_VERSION" >/dev/null 2>&1 && tar xzf ./*.tgz)
-  rm -rf "$dest"
+  # Assemble aside and move into place, so an interrupted run never leaves a half-filled folder.
   for f in "${needed[@]}"; do
-    mkdir -p "$dest/$(dirname "$f")"
-    cp "$tmp/package/$f" "$dest/$f"
+    mkdir -p "$tmp/out/$(dirname "$f")"
+    cp "$tmp/package/$f" "$tmp/out/$f"
   done
-  echo "$GOOGLE_PROTO_FILES_VERSION" >"$stamp"
+  echo "$GOOGLE_PROTO_FILES_VERSION" >"$tmp/out/.version"
+  mkdir -p "$(dirname "$dest")"
+  rm -rf "$dest"
+  mv "$tmp/out" "$dest"
 fi
 
 # Lint before deleting anything, so a broken proto leaves the last good generated code in place.
