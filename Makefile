@@ -23,8 +23,7 @@ verify: generate ## Fail when generated code is stale or the API breaks compatib
 		{ echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; }
 	@if [ -z "$$(git status --porcelain -- proto/gen gateway/openapi)" ]; then :; else \
 		echo "generated files are not committed:" >&2; git status --porcelain -- proto/gen gateway/openapi >&2; exit 1; fi
-	@if git rev-parse -q --verify main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then \
-		$(BUF) breaking --against '.git#branch=main'; fi
+	bash proto/breaking.sh main
 
 .PHONY: build
 build: ## Build every service binary into bin/.
