@@ -20,6 +20,10 @@ cd "$ROOT"
 SERVICES=(
 	"audit ./services/audit/cmd/audit AUDIT_GRPC_ADDR 127.0.0.1:9102"
 	"customer ./services/customer/cmd/customer CUSTOMER_GRPC_ADDR 127.0.0.1:9101"
+	"followup ./services/followup/cmd/followup FOLLOWUP_GRPC_ADDR 127.0.0.1:9103"
+	"needs ./services/needs/cmd/needs NEEDS_GRPC_ADDR 127.0.0.1:9104"
+	"tagging ./services/tagging/cmd/tagging TAGGING_GRPC_ADDR 127.0.0.1:9105"
+	"feedback ./services/feedback/cmd/feedback FEEDBACK_GRPC_ADDR 127.0.0.1:9106"
 )
 GATEWAY_PKG=./gateway/cmd/gateway
 

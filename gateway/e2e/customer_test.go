@@ -123,9 +123,12 @@ func TestCustomerLifecycleThroughREST(t *testing.T) {
 	}
 
 	// Update with the current etag; the same etag again is a conflict.
+	// The caller's trace continues through the gateway and the service into the audit record.
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	var updated customerResp
 	s.do(t, sales1, http.MethodPatch, "/v1/customers/"+c.CustomerID+"?updateMask=mobile",
-		map[string]any{"mobile": "18611112222", "etag": c.Etag}, http.StatusOK, &updated)
+		map[string]any{"mobile": "18611112222", "etag": c.Etag}, http.StatusOK, &updated,
+		"traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 	if updated.Mobile != "18611112222" || updated.Etag == c.Etag {
 		t.Fatalf("updated %+v", updated)
 	}
@@ -161,6 +164,17 @@ func TestCustomerLifecycleThroughREST(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("mobile change not in %+v", h[0].Changes)
+	}
+
+	var traced struct {
+		AuditEvents []struct {
+			EventType string `json:"eventType"`
+			TraceID   string `json:"traceId"`
+		} `json:"auditEvents"`
+	}
+	s.do(t, admin, http.MethodGet, "/v1/auditEvents?eventType=customer.updated&entityId="+c.CustomerID, nil, http.StatusOK, &traced)
+	if len(traced.AuditEvents) != 1 || traced.AuditEvents[0].TraceID != traceID {
+		t.Fatalf("audit record of the update = %+v, want trace id %s", traced.AuditEvents, traceID)
 	}
 
 	// Delete needs a reason and an admin; afterwards the customer is gone for its owner.

@@ -23,6 +23,9 @@ import (
 	"github.com/crmsuite/crm/pkg/testkit"
 )
 
+// services are the service binaries, in start order; each listens on <NAME>_GRPC_ADDR.
+var services = []string{"audit", "customer", "followup", "needs", "tagging", "feedback"}
+
 // binaries are built once per test run.
 var (
 	buildOnce sync.Once
@@ -37,10 +40,11 @@ func build(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/",
-			"github.com/crmsuite/crm/services/customer/cmd/customer",
-			"github.com/crmsuite/crm/services/audit/cmd/audit",
-			"github.com/crmsuite/crm/gateway/cmd/gateway")
+		args := []string{"build", "-o", binDir + "/", "github.com/crmsuite/crm/gateway/cmd/gateway"}
+		for _, name := range services {
+			args = append(args, "github.com/crmsuite/crm/services/"+name+"/cmd/"+name)
+		}
+		cmd := exec.Command("go", args...)
 		cmd.Stderr = os.Stderr
 		buildErr = cmd.Run()
 	})
@@ -93,10 +97,11 @@ func startSuite(t *testing.T, natsURL string) *suite {
 			"AUTH_HS256_SECRET="+secret,
 			"DEV_AUTH=true",
 			"LOG_LEVEL=warn",
-			fmt.Sprintf("CUSTOMER_GRPC_ADDR=127.0.0.1:%d", freePort(t)),
-			fmt.Sprintf("AUDIT_GRPC_ADDR=127.0.0.1:%d", freePort(t)),
 			fmt.Sprintf("GATEWAY_HTTP_ADDR=127.0.0.1:%d", httpPort),
 		),
+	}
+	for _, name := range services {
+		s.env = append(s.env, fmt.Sprintf("%s_GRPC_ADDR=127.0.0.1:%d", strings.ToUpper(name), freePort(t)))
 	}
 	// Registered first, so it runs last: after every process has stopped and flushed its log.
 	t.Cleanup(func() {
@@ -104,7 +109,7 @@ func startSuite(t *testing.T, natsURL string) *suite {
 			s.dumpLogs(t)
 		}
 	})
-	for _, name := range []string{"audit", "customer", "gateway"} {
+	for _, name := range append(services, "gateway") {
 		s.start(t, name)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -150,7 +155,7 @@ func (s *suite) start(t *testing.T, name string) {
 }
 
 func (s *suite) dumpLogs(t *testing.T) {
-	for _, name := range []string{"audit", "customer", "gateway"} {
+	for _, name := range append(services, "gateway") {
 		b, _ := os.ReadFile(filepath.Join(s.logs, name+".log"))
 		if len(b) > 4000 {
 			b = b[len(b)-4000:]
@@ -173,22 +178,7 @@ func (s *suite) token(t *testing.T, user, team string, roles ...string) string {
 // do sends a JSON request and decodes the JSON answer into out, failing unless the status is want.
 func (s *suite) do(t *testing.T, token, method, path string, body any, want int, out any, headers ...string) http.Header {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), method, s.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
+	req := s.request(t, token, method, path, body)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -207,6 +197,28 @@ func (s *suite) do(t *testing.T, token, method, path string, body any, want int,
 		}
 	}
 	return resp.Header
+}
+
+// request builds a JSON request with the bearer token (none when empty).
+func (s *suite) request(t *testing.T, token, method, path string, body any) *http.Request {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, s.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req
 }
 
 // waitFor polls until cond holds or the timeout passes.
@@ -234,5 +246,3 @@ func customerJSON(n int) map[string]any {
 		"scale":       "SCALE_51_TO_200",
 	}
 }
-
-func joinErrors(errs []string) string { return strings.Join(errs, "; ") }

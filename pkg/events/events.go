@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 	if replicas < 1 {
 		return nil, fmt.Errorf("events: ensure stream: replicas must be ≥ 1, got %d", replicas)
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	want := jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "CRM change events (crm.events.v1.Event)",
 		Subjects:    []string{streamSubjects},
@@ -85,7 +86,17 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      streamMaxAge,
 		Duplicates:  duplicateWindow,
-	})
+	}
+	// Every service calls this at start-up; an unchanged stream is left alone rather than
+	// rewritten, so starting a service never touches a stream that consumers are using.
+	if s, err := js.Stream(ctx, StreamName); err == nil {
+		c := s.CachedInfo().Config
+		if slices.Equal(c.Subjects, want.Subjects) && c.Storage == want.Storage && c.Replicas == want.Replicas &&
+			c.Retention == want.Retention && c.Discard == want.Discard && c.MaxAge == want.MaxAge && c.Duplicates == want.Duplicates {
+			return s, nil
+		}
+	}
+	s, err := js.CreateOrUpdateStream(ctx, want)
 	if err != nil {
 		return nil, fmt.Errorf("events: ensure stream %s: %w", StreamName, err)
 	}

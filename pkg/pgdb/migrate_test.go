@@ -142,7 +142,7 @@ func TestMigrateFailingFileLeavesNothing(t *testing.T) {
 		t.Errorf("applied = %s", got)
 	}
 	var locks int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").Scan(&locks); err != nil {
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())").Scan(&locks); err != nil {
 		t.Fatal(err)
 	}
 	if locks != 0 {

@@ -875,14 +875,15 @@ func TestEveryUpstreamRoutes(t *testing.T) {
 		}
 	})
 	admin := map[string]string{"Authorization": "Bearer " + token(t, "u-admin", "hq", authn.RoleAdmin)}
-	for _, path := range []string{"/v1/customers", "/v1/customers/CUST-20261123-0001", "/v1/auditEvents", "/v1/industries"} {
+	for _, path := range []string{"/v1/customers", "/v1/customers/CUST-20261123-0001", "/v1/auditEvents", "/v1/industries",
+		"/v1/followups", "/v1/needs", "/v1/tags", "/v1/feedback"} {
 		resp, body := gw.do(t, http.MethodGet, path, admin, "")
 		if resp.StatusCode != http.StatusServiceUnavailable || decode(t, body)["code"] != float64(14) {
 			t.Errorf("GET %s: status %d, body %s; want 503 UNAVAILABLE", path, resp.StatusCode, body)
 		}
 	}
 	resp, body := gw.do(t, http.MethodGet, "/readyz", nil, "")
-	if resp.StatusCode != http.StatusServiceUnavailable || fmt.Sprint(decode(t, body)["notReady"]) != "[customer audit]" {
+	if resp.StatusCode != http.StatusServiceUnavailable || fmt.Sprint(decode(t, body)["notReady"]) != "[customer audit followup needs tagging feedback]" {
 		t.Errorf("readyz: status %d, body %s", resp.StatusCode, body)
 	}
 }

@@ -85,7 +85,8 @@ func TestConfigFromEnv(t *testing.T) {
 		for _, u := range cfg.Upstreams {
 			got = append(got, u.Name+"="+u.Addr)
 		}
-		if !slices.Equal(got, []string{"audit=audit:9000"}) {
+		want := []string{"audit=audit:9000", "followup=127.0.0.1:9103", "needs=127.0.0.1:9104", "tagging=127.0.0.1:9105", "feedback=127.0.0.1:9106"}
+		if !slices.Equal(got, want) {
 			t.Errorf("upstreams %v", got)
 		}
 		if !slices.Equal(cfg.CORSAllowedOrigins, []string{"https://a.example", "https://b.example"}) {

@@ -8,6 +8,10 @@ import (
 
 	auditv1 "github.com/crmsuite/crm/proto/gen/go/crm/audit/v1"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
+	feedbackv1 "github.com/crmsuite/crm/proto/gen/go/crm/feedback/v1"
+	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
+	needsv1 "github.com/crmsuite/crm/proto/gen/go/crm/needs/v1"
+	taggingv1 "github.com/crmsuite/crm/proto/gen/go/crm/tagging/v1"
 )
 
 // RegisterFunc is the generated Register<Service>Handler of one service: it routes the service's
@@ -34,5 +38,9 @@ func Upstreams() []Upstream {
 	return []Upstream{
 		{Name: "customer", AddrEnv: "CUSTOMER_GRPC_ADDR", Addr: "127.0.0.1:9101", Register: customerv1.RegisterCustomerServiceHandler},
 		{Name: "audit", AddrEnv: "AUDIT_GRPC_ADDR", Addr: "127.0.0.1:9102", Register: auditv1.RegisterAuditServiceHandler},
+		{Name: "followup", AddrEnv: "FOLLOWUP_GRPC_ADDR", Addr: "127.0.0.1:9103", Register: followupv1.RegisterFollowUpServiceHandler},
+		{Name: "needs", AddrEnv: "NEEDS_GRPC_ADDR", Addr: "127.0.0.1:9104", Register: needsv1.RegisterNeedServiceHandler},
+		{Name: "tagging", AddrEnv: "TAGGING_GRPC_ADDR", Addr: "127.0.0.1:9105", Register: taggingv1.RegisterTaggingServiceHandler},
+		{Name: "feedback", AddrEnv: "FEEDBACK_GRPC_ADDR", Addr: "127.0.0.1:9106", Register: feedbackv1.RegisterFeedbackServiceHandler},
 	}
 }

@@ -109,6 +109,12 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return relay.Run(gctx)
 	})
 	g.Go(func() error { watchDatabase(gctx, health, pool); return nil })
+	g.Go(func() error {
+		if err := events.EnsureStreamRetry(gctx, js, config.Int("NATS_REPLICAS", 1), log); err != nil {
+			return err
+		}
+		return server.NewDerived(st, log).Run(gctx, js, nc)
+	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = nil

@@ -131,6 +131,12 @@ type Customer struct {
 	DeletedAt       *time.Time
 	DeletedBy       string
 	DeleteReason    string
+	// Level (high, medium, low) follows the tagging service's level tag.
+	Level string
+	// LastFollowUpAt follows the follow-up service's records.
+	LastFollowUpAt *time.Time
+	// MergedInto names the surviving customer after a merge.
+	MergedInto string
 	// Version counts the changes of the record; it is the etag.
 	Version int64
 }

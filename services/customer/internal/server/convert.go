@@ -67,6 +67,10 @@ func toProto(c *customer.Customer, lang string) *customerv1.Customer {
 		StatusChangeTime: ts(c.StatusChangedAt), StatusChangedBy: c.StatusChangedBy,
 		CreateTime: ts(c.CreatedAt), CreatedBy: c.CreatedBy, UpdateTime: ts(c.UpdatedAt), UpdatedBy: c.UpdatedBy,
 		DeletedBy: c.DeletedBy, DeleteReason: c.DeleteReason, Etag: etag(c.Version),
+		Level: c.Level, MergedInto: c.MergedInto,
+	}
+	if c.LastFollowUpAt != nil {
+		p.LastFollowupTime = ts(*c.LastFollowUpAt)
 	}
 	if c.DeletedAt != nil {
 		p.DeleteTime = ts(*c.DeletedAt)

@@ -227,7 +227,7 @@ func (s *Server) UpdateCustomer(ctx context.Context, req *customerv1.UpdateCusto
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	paths := req.GetUpdateMask().GetPaths()
+	paths := validate.MaskPaths(req.GetUpdateMask().GetPaths())
 	if len(paths) == 1 && paths[0] == "*" {
 		return nil, violation("update_mask", validate.ReasonNotAllowed, validate.Message{ZH: "不支持 * ，请逐一列出要修改的字段", EN: "`*` is not accepted: list the fields to change"})
 	}

@@ -105,7 +105,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 const columns = `id, name, type, industry, uscc, contact_name, contact_title, mobile, landline, email,
 	province, city, district, street, scale, status, source, first_contact_date, owner_id, team_id,
 	amount_fen, remarks, consent, status_changed_at, status_changed_by, created_at, created_by,
-	updated_at, updated_by, deleted_at, deleted_by, delete_reason, version`
+	updated_at, updated_by, deleted_at, deleted_by, delete_reason, version, level, last_followup_at, merged_into`
 
 // consentJSON is how consent is stored.
 type consentJSON struct {
@@ -125,7 +125,7 @@ func scanCustomer(row pgx.Row) (*customer.Customer, error) {
 		&c.Landline, &c.Email, &c.Address.Province, &c.Address.City, &c.Address.District, &c.Address.Street,
 		&scale, &status, &source, &fcd, &c.OwnerID, &c.TeamID, &c.AmountFen, &c.Remarks, &consent,
 		&c.StatusChangedAt, &c.StatusChangedBy, &c.CreatedAt, &c.CreatedBy, &c.UpdatedAt, &c.UpdatedBy,
-		&c.DeletedAt, &c.DeletedBy, &c.DeleteReason, &c.Version)
+		&c.DeletedAt, &c.DeletedBy, &c.DeleteReason, &c.Version, &c.Level, &c.LastFollowUpAt, &c.MergedInto)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, customer.ErrNotFound
@@ -167,7 +167,7 @@ func values(c *customer.Customer) ([]any, error) {
 		c.Landline, c.Email, c.Address.Province, c.Address.City, c.Address.District, c.Address.Street,
 		string(c.Scale), string(c.Status), string(c.Source), fcd, c.OwnerID, c.TeamID, c.AmountFen, c.Remarks,
 		consent, c.StatusChangedAt, c.StatusChangedBy, c.CreatedAt, c.CreatedBy, c.UpdatedAt, c.UpdatedBy,
-		c.DeletedAt, c.DeletedBy, c.DeleteReason, c.Version}, nil
+		c.DeletedAt, c.DeletedBy, c.DeleteReason, c.Version, c.Level, c.LastFollowUpAt, c.MergedInto}, nil
 }
 
 // CreateInput carries what a create needs besides the customer.
@@ -405,4 +405,26 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*custo
 		return s.addEvent(ctx, tx, in.Action, &before, c, actor)
 	})
 	return out, err
+}
+
+// RecordFollowUp moves the customer's last follow-up time forward to t (never back), so events of
+// follow-ups may arrive in any order and more than once.
+func (s *Store) RecordFollowUp(ctx context.Context, customerID string, t time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE customers SET last_followup_at = $2
+		WHERE id = $1 AND (last_followup_at IS NULL OR last_followup_at < $2)`, customerID, t)
+	if err != nil {
+		return fmt.Errorf("record follow-up of %s: %w", customerID, err)
+	}
+	return nil
+}
+
+// SetLevel stores the customer's level from the tagging service when version is newer than the
+// level version held, so a late or repeated event cannot roll the level back.
+func (s *Store) SetLevel(ctx context.Context, customerID, level string, version int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE customers SET level = $2, level_version = $3
+		WHERE id = $1 AND level_version < $3`, customerID, level, version)
+	if err != nil {
+		return fmt.Errorf("set level of %s: %w", customerID, err)
+	}
+	return nil
 }

@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/crmsuite/crm/pkg/testkit"
+)
+
+// TestServicesAcrossCustomers drives follow-ups, needs, tags and feedback through REST and checks
+// what crosses services: access follows the customer's owner, deletes and owner changes reach the
+// other services, the customer's last follow-up time and level follow their events, and every
+// change lands in the audit log.
+func TestServicesAcrossCustomers(t *testing.T) {
+	s := startSuite(t, testkit.StartNATS(t))
+	admin := s.token(t, "u-admin", "hq", "admin")
+	sales1 := s.token(t, "u-sales1", "east", "sales")
+	sales2 := s.token(t, "u-sales2", "east", "sales")
+	service := s.token(t, "u-service", "support", "service")
+
+	var c customerResp
+	s.do(t, sales1, http.MethodPost, "/v1/customers", customerJSON(500), http.StatusOK, &c)
+	base := "/v1/customers/" + c.CustomerID
+
+	// Follow-ups: the owner may log one; another rep may not even see the customer.
+	contact := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	followup := map[string]any{"contactName": "刘洋", "method": "CONTACT_METHOD_PHONE", "contactTime": contact,
+		"kind": "FOLLOW_UP_KIND_INITIAL", "content": "初次电话沟通，客户关注数据安全方案"}
+	s.do(t, sales2, http.MethodPost, base+"/followups", followup, http.StatusNotFound, nil)
+	var f struct {
+		FollowupID string `json:"followupId"`
+	}
+	s.do(t, sales1, http.MethodPost, base+"/followups", followup, http.StatusOK, &f)
+	if f.FollowupID == "" {
+		t.Fatal("no follow-up id")
+	}
+	// Service agents log follow-ups for any customer.
+	s.do(t, service, http.MethodPost, base+"/followups", followup, http.StatusOK, nil)
+
+	// The customer's 最近跟进时间 follows the follow-up events.
+	waitFor(t, 10*time.Second, "last follow-up time on the customer", func() bool {
+		var got struct {
+			LastFollowupTime string `json:"lastFollowupTime"`
+		}
+		s.do(t, sales1, http.MethodGet, base, nil, http.StatusOK, &got)
+		return got.LastFollowupTime == contact
+	})
+
+	// Needs: create and move along the pipeline.
+	var n struct {
+		NeedID string `json:"needId"`
+		Etag   string `json:"etag"`
+	}
+	s.do(t, sales1, http.MethodPost, base+"/needs", map[string]any{"title": "数据中心扩容采购", "type": "NEED_TYPE_PROCUREMENT",
+		"expectedAmount": map[string]any{"currencyCode": "CNY", "units": "500000"}}, http.StatusOK, &n)
+	s.do(t, sales1, http.MethodPost, "/v1/needs/"+n.NeedID+":changeStage", map[string]any{"stage": "NEED_STAGE_CONFIRMED"}, http.StatusOK, nil)
+	s.do(t, sales2, http.MethodGet, "/v1/needs/"+n.NeedID, nil, http.StatusNotFound, nil)
+
+	// Feedback: a complaint, handled by customer service.
+	var fb struct {
+		FeedbackID string `json:"feedbackId"`
+	}
+	s.do(t, service, http.MethodPost, base+"/feedback", map[string]any{"type": "FEEDBACK_TYPE_COMPLAINT",
+		"channel": "FEEDBACK_CHANNEL_PHONE", "content": "发票开具延迟两周"}, http.StatusOK, &fb)
+
+	// Tags: the level tag sets the customer's 客户等级.
+	var tags struct {
+		Tags []struct {
+			TagID      string `json:"tagId"`
+			LevelValue string `json:"levelValue"`
+		} `json:"tags"`
+	}
+	s.do(t, sales1, http.MethodGet, "/v1/tags?category=TAG_CATEGORY_LEVEL", nil, http.StatusOK, &tags)
+	high := ""
+	for _, tg := range tags.Tags {
+		if tg.LevelValue == "high" {
+			high = tg.TagID
+		}
+	}
+	if high == "" {
+		t.Fatalf("no high level tag in %+v", tags)
+	}
+	s.do(t, sales2, http.MethodPost, base+"/tags", map[string]any{"tagId": high}, http.StatusNotFound, nil)
+	s.do(t, sales1, http.MethodPost, base+"/tags", map[string]any{"tagId": high}, http.StatusOK, nil)
+	waitFor(t, 10*time.Second, "the level on the customer", func() bool {
+		var got struct {
+			Level string `json:"level"`
+		}
+		s.do(t, sales1, http.MethodGet, base, nil, http.StatusOK, &got)
+		return got.Level == "high"
+	})
+
+	// An owner change reaches the other services: sales2 now sees the records, sales1 no longer.
+	var cur customerResp
+	s.do(t, admin, http.MethodGet, base, nil, http.StatusOK, &cur)
+	s.do(t, admin, http.MethodPatch, base+"?updateMask=ownerId", map[string]any{"ownerId": "u-sales2", "etag": cur.Etag}, http.StatusOK, nil)
+	waitFor(t, 10*time.Second, "the owner change in the follow-up service", func() bool {
+		return s.status(t, sales2, "/v1/followups/"+f.FollowupID) == http.StatusOK &&
+			s.status(t, sales1, "/v1/followups/"+f.FollowupID) == http.StatusNotFound
+	})
+	waitFor(t, 10*time.Second, "the owner change in the needs and feedback services", func() bool {
+		return s.status(t, sales2, "/v1/needs/"+n.NeedID) == http.StatusOK &&
+			s.status(t, sales2, "/v1/feedback/"+fb.FeedbackID) == http.StatusOK
+	})
+
+	// A deleted customer takes no new records.
+	s.do(t, admin, http.MethodDelete, base+"?reason="+url.QueryEscape("客户注销"), nil, http.StatusOK, nil)
+	waitFor(t, 10*time.Second, "the delete in the follow-up service", func() bool {
+		return s.post(t, admin, base+"/followups", followup) != http.StatusOK
+	})
+
+	// Every service's changes are in the audit log.
+	waitFor(t, 10*time.Second, "every service in the audit log", func() bool {
+		for _, typ := range []string{"customer.created", "followup.created", "need.created", "need.stage_changed",
+			"feedback.created", "customer_tag.assigned", "customer_level.changed", "customer.deleted"} {
+			var resp struct {
+				AuditEvents []auditEvent `json:"auditEvents"`
+			}
+			s.do(t, admin, http.MethodGet, "/v1/auditEvents?eventType="+typ, nil, http.StatusOK, &resp)
+			if len(resp.AuditEvents) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// status returns the HTTP status of a GET.
+func (s *suite) status(t *testing.T, token, path string) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(s.request(t, token, http.MethodGet, path, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// post returns the HTTP status of a JSON POST.
+func (s *suite) post(t *testing.T, token, path string, body any) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(s.request(t, token, http.MethodPost, path, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/crmsuite/crm/pkg/events"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
+	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
+	taggingv1 "github.com/crmsuite/crm/proto/gen/go/crm/tagging/v1"
+	"github.com/crmsuite/crm/services/customer/internal/store"
+)
+
+// Derived keeps the customer fields that other services own the facts of: 最近跟进时间 from
+// follow-up events and 客户等级 from the tagging service's level events. Both updates are
+// idempotent and order-independent, so redelivery is harmless.
+type Derived struct {
+	store *store.Store
+	log   *slog.Logger
+}
+
+// NewDerived returns the consumer of other services' events.
+func NewDerived(st *store.Store, log *slog.Logger) *Derived { return &Derived{store: st, log: log} }
+
+// ApplyFollowUp handles followup.created and followup.updated.
+func (d *Derived) ApplyFollowUp(ctx context.Context, ev *eventsv1.Event) error {
+	if ev.GetType() != "followup.created" && ev.GetType() != "followup.updated" {
+		return nil
+	}
+	var f followupv1.FollowUp
+	if err := ev.GetData().UnmarshalTo(&f); err != nil {
+		return fmt.Errorf("follow-up event %s: %w", ev.GetId(), err)
+	}
+	if f.GetCustomerId() == "" || f.GetContactTime() == nil {
+		return nil
+	}
+	return d.store.RecordFollowUp(ctx, f.GetCustomerId(), f.GetContactTime().AsTime())
+}
+
+// ApplyLevel handles customer_level.changed.
+func (d *Derived) ApplyLevel(ctx context.Context, ev *eventsv1.Event) error {
+	if ev.GetType() != "customer_level.changed" {
+		return nil
+	}
+	var l taggingv1.CustomerLevel
+	if err := ev.GetData().UnmarshalTo(&l); err != nil {
+		return fmt.Errorf("level event %s: %w", ev.GetId(), err)
+	}
+	return d.store.SetLevel(ctx, l.GetCustomerId(), l.GetLevel(), ev.GetEntityVersion())
+}
+
+// Run consumes both kinds of events until ctx is done. Each has its own durable consumer with one
+// filter subject (NATS servers before 2.10 take only one).
+func (d *Derived) Run(ctx context.Context, js jetstream.JetStream, nc *nats.Conn) error {
+	dead := func(_ context.Context, seq uint64, _ *jetstream.RawStreamMsg, reason string) error {
+		d.log.Error("event not applied to customer", "stream_seq", seq, "reason", reason)
+		return nil
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return events.Consume(ctx, js, nc, events.ConsumerConfig{Durable: "customer-followups",
+			FilterSubjects: []string{"crm.followup.followup.>"}}, d.ApplyFollowUp, dead, d.log)
+	})
+	g.Go(func() error {
+		return events.Consume(ctx, js, nc, events.ConsumerConfig{Durable: "customer-levels",
+			FilterSubjects: []string{"crm.tagging.customer_level.>"}}, d.ApplyLevel, dead, d.log)
+	})
+	return g.Wait()
+}

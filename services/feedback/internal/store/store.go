@@ -1,0 +1,327 @@
+// Package store keeps feedback in PostgreSQL (schema "feedback"): plain SQL through pgx, every
+// change in one transaction together with its change event in the outbox, optimistic concurrency
+// on the version column, and keyset-paged lists. Reads join the customer projection
+// (customer_refs, pkg/customerref) and put the caller's reach in the WHERE clause.
+//
+// It must not import the gRPC server or the API's transport types other than to build event data.
+package store
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/events"
+	"github.com/crmsuite/crm/pkg/ids"
+	"github.com/crmsuite/crm/pkg/outbox"
+	"github.com/crmsuite/crm/pkg/pgdb"
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	"github.com/crmsuite/crm/services/feedback/internal/feedback"
+)
+
+// Schema is the PostgreSQL schema the feedback service owns.
+const Schema = "feedback"
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrate applies the feedback service's migrations and those of the packages it uses.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	own, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		set  string
+		fsys fs.FS
+	}{{"feedback", own}, {"outbox", outbox.Migrations}, {"ids", ids.Migrations}, {"customerref", customerref.Migrations}} {
+		if err := pgdb.Migrate(ctx, pool, Schema, m.set, m.fsys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Actor is who makes a change.
+type Actor struct {
+	UserID, Role, TeamID string
+}
+
+func (a Actor) proto() *commonv1.Actor {
+	return &commonv1.Actor{UserId: a.UserID, Role: a.Role, TeamId: a.TeamID}
+}
+
+// Reach limits which feedback a query may touch: that of one owner's customers, of one team's
+// customers, or (both empty) all. It is a WHERE clause on the joined customer_refs row, never a
+// filter after the fact.
+type Reach struct {
+	OwnerID string
+	TeamID  string
+}
+
+// where appends the reach condition to args and returns it as SQL over customer_refs r.
+func (r Reach) where(args *[]any) string {
+	switch {
+	case r.OwnerID != "":
+		*args = append(*args, r.OwnerID)
+		return fmt.Sprintf("r.owner_id = $%d", len(*args))
+	case r.TeamID != "":
+		*args = append(*args, r.TeamID)
+		return fmt.Sprintf("r.team_id = $%d", len(*args))
+	}
+	return "true"
+}
+
+// Store reads and writes feedback.
+type Store struct {
+	pool *pgxpool.Pool
+	ids  *ids.Allocator
+	// eventData renders feedback as the data of its change events, as of now.
+	eventData func(f *feedback.Feedback, now time.Time) proto.Message
+	now       func() time.Time
+}
+
+// New returns a store. eventData renders feedback for the `data` of its change events.
+func New(pool *pgxpool.Pool, eventData func(f *feedback.Feedback, now time.Time) proto.Message) *Store {
+	return &Store{
+		pool:      pool,
+		ids:       ids.NewAllocator(pool, "S", ids.CompactFormat("S"), 100),
+		eventData: eventData,
+		now:       time.Now,
+	}
+}
+
+// SetClock replaces time.Now, for tests of deadlines. Set it before serving.
+func (s *Store) SetClock(now func() time.Time) {
+	s.now = now
+	s.ids.SetClock(now)
+}
+
+// Now is the store's clock in UTC at the database's precision (microseconds). The server uses it
+// too, so that times written and deadlines judged come from one clock.
+func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Pool returns the store's connection pool (readiness checks).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// columns are the stored columns, in the order of values.
+const columns = `id, customer_id, type, content, channel, status, status_reason, handler_id, plan, result,
+	satisfaction, response_deadline, first_response_at, resolved_at, closed_at, created_at, created_by,
+	updated_at, updated_by, deleted_at, deleted_by, delete_reason, version`
+
+// selectColumns reads feedback f with its customer's owner and team from customer_refs r.
+var selectColumns = qualify(columns, "f") + ", r.owner_id, r.team_id"
+
+// qualify prefixes each of a comma-separated list of columns with a table alias.
+func qualify(cols, alias string) string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// from is the join every read uses.
+const from = ` FROM feedback f JOIN customer_refs r ON r.customer_id = f.customer_id`
+
+func scanFeedback(row pgx.Row) (*feedback.Feedback, error) {
+	var f feedback.Feedback
+	var typ, channel, status string
+	var satisfaction int16
+	err := row.Scan(&f.ID, &f.CustomerID, &typ, &f.Content, &channel, &status, &f.StatusReason, &f.HandlerID,
+		&f.Plan, &f.Result, &satisfaction, &f.ResponseDeadline, &f.FirstResponseAt, &f.ResolvedAt, &f.ClosedAt,
+		&f.CreatedAt, &f.CreatedBy, &f.UpdatedAt, &f.UpdatedBy, &f.DeletedAt, &f.DeletedBy, &f.DeleteReason,
+		&f.Version, &f.OwnerID, &f.TeamID)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, feedback.ErrNotFound
+		}
+		return nil, err
+	}
+	f.Type, f.Channel, f.Status, f.Satisfaction = feedback.Type(typ), feedback.Channel(channel), feedback.Status(status), int(satisfaction)
+	return &f, nil
+}
+
+// values returns the feedback's column values in the order of columns.
+func values(f *feedback.Feedback) []any {
+	return []any{f.ID, f.CustomerID, string(f.Type), f.Content, string(f.Channel), string(f.Status), f.StatusReason,
+		f.HandlerID, f.Plan, f.Result, int16(f.Satisfaction), f.ResponseDeadline, f.FirstResponseAt, f.ResolvedAt,
+		f.ClosedAt, f.CreatedAt, f.CreatedBy, f.UpdatedAt, f.UpdatedBy, f.DeletedAt, f.DeletedBy, f.DeleteReason, f.Version}
+}
+
+// CreateInput carries what a create needs besides the feedback.
+type CreateInput struct {
+	// RequestID makes the create idempotent per caller; empty disables that.
+	RequestID string
+	// RequestHash fingerprints the request, so a reused id with other content is refused.
+	RequestHash []byte
+}
+
+// Create stores new, validated feedback and its `feedback.created` event. The feedback's
+// CreatedAt (set by feedback.New) is kept; OwnerID and TeamID should hold the customer's, for the
+// event. A repeated request id returns the first result again (feedback.ErrRequestUsed when its
+// content differs).
+func (s *Store) Create(ctx context.Context, f *feedback.Feedback, in CreateInput, actor Actor) (*feedback.Feedback, error) {
+	// The id comes from a block reserved outside this transaction, so concurrent creates do not
+	// queue on a counter row; a rolled-back create leaves a gap, never a duplicate.
+	id, err := s.ids.Next(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("allocate id: %w", err)
+	}
+	if f.CreatedAt.IsZero() {
+		f.CreatedAt = s.Now()
+	}
+	f.ID = id
+	f.UpdatedAt = f.CreatedAt
+	f.CreatedBy, f.UpdatedBy = actor.UserID, actor.UserID
+	f.Version = 1
+
+	var existingID string
+	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if in.RequestID != "" {
+			prior, err := claimRequest(ctx, tx, actor.UserID, in, id)
+			if err != nil || prior != "" {
+				existingID = prior
+				return err
+			}
+		}
+		vals := values(f)
+		if _, err := tx.Exec(ctx, `INSERT INTO feedback (`+columns+`) VALUES (`+placeholders(len(vals))+`)`, vals...); err != nil {
+			return fmt.Errorf("insert feedback: %w", err)
+		}
+		return s.addEvent(ctx, tx, "created", nil, f, actor)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if existingID != "" {
+		return s.Get(ctx, existingID, Reach{}, true)
+	}
+	return f, nil
+}
+
+// claimRequest records the request id; if an earlier request with that id committed, it returns
+// that request's feedback id instead (after waiting for it, if it is still in flight).
+func claimRequest(ctx context.Context, tx pgx.Tx, userID string, in CreateInput, id string) (string, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO create_requests (created_by, request_id, request_hash, feedback_id)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, userID, in.RequestID, in.RequestHash, id)
+	if err != nil {
+		return "", fmt.Errorf("claim request id: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return "", nil
+	}
+	var hash []byte
+	var prior string
+	if err := tx.QueryRow(ctx, `SELECT request_hash, feedback_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
+		userID, in.RequestID).Scan(&hash, &prior); err != nil {
+		return "", fmt.Errorf("read request id: %w", err)
+	}
+	if !bytes.Equal(hash, in.RequestHash) {
+		return "", feedback.ErrRequestUsed
+	}
+	return prior, nil
+}
+
+func placeholders(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i)
+	}
+	return b.String()
+}
+
+// addEvent writes the change event of one feedback record into the outbox, in the caller's transaction.
+func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, action string, before, after *feedback.Feedback, actor Actor) error {
+	var changes []*commonv1.FieldChange
+	for _, ch := range feedback.Diff(before, after) {
+		fc, err := events.Change(ch.Field, ch.Before, ch.After)
+		if err != nil {
+			return fmt.Errorf("event change %s: %w", ch.Field, err)
+		}
+		changes = append(changes, fc)
+	}
+	ev, err := events.New(ctx, Schema, "feedback", action, after.ID, actor.proto(), after.Version, s.eventData(after, after.UpdatedAt), changes)
+	if err != nil {
+		return fmt.Errorf("build event: %w", err)
+	}
+	return outbox.Add(ctx, tx, ev)
+}
+
+// Get returns one feedback record within reach. Deleted feedback counts as not found unless
+// includeDeleted is set.
+func (s *Store) Get(ctx context.Context, id string, reach Reach, includeDeleted bool) (*feedback.Feedback, error) {
+	args := []any{id}
+	q := `SELECT ` + selectColumns + from + ` WHERE f.id = $1 AND ` + reach.where(&args)
+	if !includeDeleted {
+		q += ` AND f.deleted_at IS NULL`
+	}
+	return scanFeedback(s.pool.QueryRow(ctx, q, args...))
+}
+
+// UpdateInput describes one read-modify-write of feedback.
+type UpdateInput struct {
+	ID    string
+	Reach Reach
+	// Version, when not zero, must equal the stored version (the etag).
+	Version int64
+	// Action names the event: updated, assigned, status_changed, deleted.
+	Action string
+	// Apply changes the loaded feedback at now; an error aborts the update.
+	Apply func(f *feedback.Feedback, now time.Time) error
+}
+
+// Update loads live feedback FOR UPDATE, checks its version, applies the change, saves it with
+// the next version and writes its event, all in one transaction. A change that changes nothing
+// is not saved and publishes nothing.
+func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*feedback.Feedback, error) {
+	var out *feedback.Feedback
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		args := []any{in.ID}
+		q := `SELECT ` + selectColumns + from + ` WHERE f.id = $1 AND f.deleted_at IS NULL AND ` + in.Reach.where(&args) + ` FOR UPDATE OF f`
+		f, err := scanFeedback(tx.QueryRow(ctx, q, args...))
+		if err != nil {
+			return err
+		}
+		if in.Version != 0 && in.Version != f.Version {
+			return feedback.ErrStaleEtag
+		}
+		before := *f
+		now := s.Now()
+		if err := in.Apply(f, now); err != nil {
+			return err
+		}
+		if len(feedback.Diff(&before, f)) == 0 {
+			out = &before
+			return nil
+		}
+		f.Version = before.Version + 1
+		f.UpdatedAt, f.UpdatedBy = now, actor.UserID
+		var set strings.Builder
+		for i, col := range strings.Split(columns, ",") {
+			if i > 0 {
+				set.WriteString(", ")
+			}
+			fmt.Fprintf(&set, "%s = $%d", strings.TrimSpace(col), i+1)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE feedback SET `+set.String()+` WHERE id = $1`, values(f)...); err != nil {
+			return fmt.Errorf("update feedback: %w", err)
+		}
+		out = f
+		return s.addEvent(ctx, tx, in.Action, &before, f, actor)
+	})
+	return out, err
+}

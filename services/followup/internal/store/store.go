@@ -1,0 +1,325 @@
+// Package store keeps follow-up records in PostgreSQL (schema "followup"): plain SQL through pgx,
+// every change in one transaction together with its change event in the outbox, optimistic
+// concurrency on the version column, and keyset-paged lists. Every read joins customer_refs, the
+// local projection of customers, and puts the caller's reach (the customer's owner or team) in the
+// WHERE clause, so that nobody sees a record of a customer they may not see.
+//
+// It must not import the gRPC server or the API's transport types other than to build event data.
+package store
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/events"
+	"github.com/crmsuite/crm/pkg/ids"
+	"github.com/crmsuite/crm/pkg/outbox"
+	"github.com/crmsuite/crm/pkg/pgdb"
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	"github.com/crmsuite/crm/services/followup/internal/followup"
+)
+
+// Schema is the PostgreSQL schema the follow-up service owns.
+const Schema = "followup"
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrate applies the follow-up service's migrations and those of the packages it uses.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	own, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		set  string
+		fsys fs.FS
+	}{{"followup", own}, {"outbox", outbox.Migrations}, {"ids", ids.Migrations}, {"customerref", customerref.Migrations}} {
+		if err := pgdb.Migrate(ctx, pool, Schema, m.set, m.fsys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Actor is who makes a change.
+type Actor struct {
+	UserID, Role, TeamID string
+}
+
+func (a Actor) proto() *commonv1.Actor {
+	return &commonv1.Actor{UserId: a.UserID, Role: a.Role, TeamId: a.TeamID}
+}
+
+// Reach limits which records a query may touch, by their customer: one owner's customers, one
+// team's, or (both empty) all. Records of deleted customers are out of reach unless
+// DeletedCustomers is set (admins).
+type Reach struct {
+	OwnerID          string
+	TeamID           string
+	DeletedCustomers bool
+}
+
+// where appends the reach's parameters to args and returns its condition on customer_refs r.
+func (r Reach) where(args *[]any) string {
+	var conds []string
+	switch {
+	case r.OwnerID != "":
+		*args = append(*args, r.OwnerID)
+		conds = append(conds, fmt.Sprintf("r.owner_id = $%d", len(*args)))
+	case r.TeamID != "":
+		*args = append(*args, r.TeamID)
+		conds = append(conds, fmt.Sprintf("r.team_id = $%d", len(*args)))
+	}
+	if !r.DeletedCustomers {
+		conds = append(conds, "NOT r.deleted")
+	}
+	if len(conds) == 0 {
+		return "true"
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// Store reads and writes follow-up records.
+type Store struct {
+	pool *pgxpool.Pool
+	ids  *ids.Allocator
+	// eventData renders a record as the event's data (the API's FollowUp message).
+	eventData func(*followup.FollowUp) proto.Message
+	now       func() time.Time
+}
+
+// New returns a store. eventData renders a record for the `data` of its change events.
+func New(pool *pgxpool.Pool, eventData func(*followup.FollowUp) proto.Message) *Store {
+	return &Store{
+		pool:      pool,
+		ids:       ids.NewAllocator(pool, "F", ids.CompactFormat("F"), 100),
+		eventData: eventData,
+		now:       func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+}
+
+// tableColumns are the stored columns, in the order of values.
+const tableColumns = `id, customer_id, contact_name, method, contact_time, kind, content, next_action,
+	next_action_due, owner_id, done, done_at, done_by, competitor_notes, created_at, created_by,
+	updated_at, updated_by, deleted_at, deleted_by, version`
+
+// selectColumns are the columns read: the record and, from the projection, its customer's team
+// and whether the customer is deleted.
+var selectColumns = qualify("f", tableColumns) + ", r.team_id, r.deleted"
+
+// qualify prefixes each of a comma-separated list of columns with a table alias.
+func qualify(alias, cols string) string {
+	names := strings.Split(cols, ",")
+	for i, n := range names {
+		names[i] = alias + "." + strings.TrimSpace(n)
+	}
+	return strings.Join(names, ", ")
+}
+
+// from joins each record to its customer's projection row.
+const from = `followups f JOIN customer_refs r ON r.customer_id = f.customer_id`
+
+func scan(row pgx.Row) (*followup.FollowUp, error) {
+	var f followup.FollowUp
+	var method, kind string
+	var due *time.Time
+	err := row.Scan(&f.ID, &f.CustomerID, &f.ContactName, &method, &f.ContactTime, &kind, &f.Content, &f.NextAction,
+		&due, &f.OwnerID, &f.Done, &f.DoneAt, &f.DoneBy, &f.CompetitorNotes, &f.CreatedAt, &f.CreatedBy,
+		&f.UpdatedAt, &f.UpdatedBy, &f.DeletedAt, &f.DeletedBy, &f.Version, &f.TeamID, &f.CustomerDeleted)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, followup.ErrNotFound
+		}
+		return nil, err
+	}
+	f.Method, f.Kind = followup.Method(method), followup.Kind(kind)
+	if due != nil {
+		f.NextActionDue = &followup.Date{Year: due.Year(), Month: due.Month(), Day: due.Day()}
+	}
+	return &f, nil
+}
+
+// values returns the record's column values in the order of tableColumns.
+func values(f *followup.FollowUp) []any {
+	var due *time.Time
+	if f.NextActionDue != nil {
+		t := f.NextActionDue.Time()
+		due = &t
+	}
+	return []any{f.ID, f.CustomerID, f.ContactName, string(f.Method), f.ContactTime, string(f.Kind), f.Content, f.NextAction,
+		due, f.OwnerID, f.Done, f.DoneAt, f.DoneBy, f.CompetitorNotes, f.CreatedAt, f.CreatedBy,
+		f.UpdatedAt, f.UpdatedBy, f.DeletedAt, f.DeletedBy, f.Version}
+}
+
+// CreateInput carries what a create needs besides the record.
+type CreateInput struct {
+	// RequestID makes the create idempotent per caller; empty disables that.
+	RequestID string
+	// RequestHash fingerprints the request, so a reused id with other content is refused.
+	RequestHash []byte
+}
+
+// Create stores a new, validated record and its `followup.created` event. The caller has checked
+// the customer (live, visible) and set f.TeamID from it. A repeated request id returns the record
+// the first request created.
+func (s *Store) Create(ctx context.Context, f *followup.FollowUp, in CreateInput, actor Actor) (*followup.FollowUp, error) {
+	// The id comes from a block reserved outside this transaction, so concurrent creates do not
+	// queue on a counter row; a rolled-back create leaves a gap, never a duplicate.
+	id, err := s.ids.Next(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("allocate id: %w", err)
+	}
+	now := s.now()
+	f.ID = id
+	f.CreatedAt, f.UpdatedAt = now, now
+	f.CreatedBy, f.UpdatedBy = actor.UserID, actor.UserID
+	f.Version = 1
+
+	var existingID string
+	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if in.RequestID != "" {
+			prior, err := claimRequest(ctx, tx, actor.UserID, in, id)
+			if err != nil || prior != "" {
+				existingID = prior
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO followups (`+tableColumns+`) VALUES (`+placeholders(21)+`)`, values(f)...); err != nil {
+			return fmt.Errorf("insert follow-up: %w", err)
+		}
+		return s.addEvent(ctx, tx, "created", nil, f, actor)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if existingID != "" {
+		// The first request may have been made before a later delete: return it as it is now.
+		return scan(s.pool.QueryRow(ctx, `SELECT `+selectColumns+` FROM `+from+` WHERE f.id = $1`, existingID))
+	}
+	return f, nil
+}
+
+// claimRequest records the request id; if an earlier request with that id committed, it returns
+// that request's record id instead (after waiting for it, if it is still in flight).
+func claimRequest(ctx context.Context, tx pgx.Tx, userID string, in CreateInput, id string) (string, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO create_requests (created_by, request_id, request_hash, followup_id)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, userID, in.RequestID, in.RequestHash, id)
+	if err != nil {
+		return "", fmt.Errorf("claim request id: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return "", nil
+	}
+	var hash []byte
+	var prior string
+	if err := tx.QueryRow(ctx, `SELECT request_hash, followup_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
+		userID, in.RequestID).Scan(&hash, &prior); err != nil {
+		return "", fmt.Errorf("read request id: %w", err)
+	}
+	if !bytes.Equal(hash, in.RequestHash) {
+		return "", followup.ErrRequestUsed
+	}
+	return prior, nil
+}
+
+func placeholders(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i)
+	}
+	return b.String()
+}
+
+// addEvent writes the change event of one record into the outbox, in the caller's transaction.
+func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, action string, before, after *followup.FollowUp, actor Actor) error {
+	var changes []*commonv1.FieldChange
+	for _, ch := range followup.Diff(before, after) {
+		fc, err := events.Change(ch.Field, ch.Before, ch.After)
+		if err != nil {
+			return fmt.Errorf("event change %s: %w", ch.Field, err)
+		}
+		changes = append(changes, fc)
+	}
+	ev, err := events.New(ctx, Schema, "followup", action, after.ID, actor.proto(), after.Version, s.eventData(after), changes)
+	if err != nil {
+		return fmt.Errorf("build event: %w", err)
+	}
+	return outbox.Add(ctx, tx, ev)
+}
+
+// Get returns one live (not deleted) record within reach.
+func (s *Store) Get(ctx context.Context, id string, reach Reach) (*followup.FollowUp, error) {
+	args := []any{id}
+	q := `SELECT ` + selectColumns + ` FROM ` + from + ` WHERE f.id = $1 AND f.deleted_at IS NULL AND ` + reach.where(&args)
+	return scan(s.pool.QueryRow(ctx, q, args...))
+}
+
+// UpdateInput describes one read-modify-write of a record.
+type UpdateInput struct {
+	ID    string
+	Reach Reach
+	// Version, when not zero, must equal the stored version (the etag).
+	Version int64
+	// Action names the event: updated, completed, deleted.
+	Action string
+	// Apply changes the loaded record; an error aborts the update.
+	Apply func(f *followup.FollowUp, now time.Time) error
+}
+
+// Update loads the live record FOR UPDATE within reach, checks its version, applies the change,
+// saves it with the next version and writes its event, all in one transaction. A change that
+// changes nothing is not saved and publishes nothing.
+func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*followup.FollowUp, error) {
+	var out *followup.FollowUp
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		args := []any{in.ID}
+		q := `SELECT ` + selectColumns + ` FROM ` + from + ` WHERE f.id = $1 AND f.deleted_at IS NULL AND ` +
+			in.Reach.where(&args) + ` FOR UPDATE OF f`
+		f, err := scan(tx.QueryRow(ctx, q, args...))
+		if err != nil {
+			return err
+		}
+		if in.Version != 0 && in.Version != f.Version {
+			return followup.ErrStaleEtag
+		}
+		before := *f
+		now := s.now()
+		if err := in.Apply(f, now); err != nil {
+			return err
+		}
+		if len(followup.Diff(&before, f)) == 0 {
+			out = &before
+			return nil
+		}
+		f.Version = before.Version + 1
+		f.UpdatedAt, f.UpdatedBy = now, actor.UserID
+		var set strings.Builder
+		for i, col := range strings.Split(tableColumns, ",") {
+			if i > 0 {
+				set.WriteString(", ")
+			}
+			fmt.Fprintf(&set, "%s = $%d", strings.TrimSpace(col), i+1)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE followups SET `+set.String()+` WHERE id = $1`, values(f)...); err != nil {
+			return fmt.Errorf("update follow-up: %w", err)
+		}
+		out = f
+		return s.addEvent(ctx, tx, in.Action, &before, f, actor)
+	})
+	return out, err
+}

@@ -1,0 +1,369 @@
+// Package store keeps needs in PostgreSQL (schema "needs"): plain SQL through pgx, every change in
+// one transaction together with its stage history row and its change event in the outbox,
+// optimistic concurrency on the version column, keyset-paged lists and the pipeline sums. Who may
+// see a need is decided in the WHERE clause, by joining the customer projection (customer_refs).
+//
+// It must not import the gRPC server or the API's transport types other than to build event data.
+package store
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/events"
+	"github.com/crmsuite/crm/pkg/ids"
+	"github.com/crmsuite/crm/pkg/outbox"
+	"github.com/crmsuite/crm/pkg/pgdb"
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	"github.com/crmsuite/crm/services/needs/internal/need"
+)
+
+// Schema is the PostgreSQL schema the needs service owns.
+const Schema = "needs"
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migrate applies the needs service's migrations and those of the packages it uses.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	own, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		set  string
+		fsys fs.FS
+	}{{"needs", own}, {"outbox", outbox.Migrations}, {"ids", ids.Migrations}, {"customerref", customerref.Migrations}} {
+		if err := pgdb.Migrate(ctx, pool, Schema, m.set, m.fsys); err != nil {
+			return fmt.Errorf("migrate %s: %w", m.set, err)
+		}
+	}
+	return nil
+}
+
+// Actor is who makes a change.
+type Actor struct {
+	UserID, Role, TeamID string
+}
+
+func (a Actor) proto() *commonv1.Actor {
+	return &commonv1.Actor{UserId: a.UserID, Role: a.Role, TeamId: a.TeamID}
+}
+
+// Reach limits which needs a query may touch, through their customers: one owner's customers, one
+// team's, or (both empty) all. Needs of soft-deleted customers are out of reach unless
+// DeletedCustomers is set (admins). Sales scoping is a WHERE clause, never a filter after the fact.
+type Reach struct {
+	OwnerID          string
+	TeamID           string
+	DeletedCustomers bool
+}
+
+// where appends the reach conditions on the customer projection (alias r) to args and returns them
+// as SQL.
+func (r Reach) where(args *[]any) string {
+	conds := []string{"true"}
+	switch {
+	case r.OwnerID != "":
+		*args = append(*args, r.OwnerID)
+		conds = append(conds, fmt.Sprintf("r.owner_id = $%d", len(*args)))
+	case r.TeamID != "":
+		*args = append(*args, r.TeamID)
+		conds = append(conds, fmt.Sprintf("r.team_id = $%d", len(*args)))
+	}
+	if !r.DeletedCustomers {
+		conds = append(conds, "NOT r.deleted")
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// Store reads and writes needs.
+type Store struct {
+	pool *pgxpool.Pool
+	ids  *ids.Allocator
+	// eventData renders a need as the event's data (the API's Need message).
+	eventData func(*need.Need) proto.Message
+	now       func() time.Time
+}
+
+// New returns a store. eventData renders a need for the `data` of its change events.
+func New(pool *pgxpool.Pool, eventData func(*need.Need) proto.Message) *Store {
+	return &Store{
+		pool:      pool,
+		ids:       ids.NewAllocator(pool, "D", ids.CompactFormat("D"), 100),
+		eventData: eventData,
+		now:       func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+}
+
+// Pool returns the store's connection pool (readiness checks).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// columns are the stored columns of a need, in the order of values().
+var columns = []string{"id", "customer_id", "title", "type", "description", "budget_min_fen", "budget_max_fen",
+	"expected_delivery_date", "expected_close_date", "expected_amount_fen", "stage", "lost_reason", "department",
+	"owner_id", "competitors", "stage_changed_at", "stage_changed_by", "created_at", "created_by", "updated_at",
+	"updated_by", "deleted_at", "deleted_by", "version"}
+
+// selectFrom reads needs with their customer's team and deletion from the projection.
+var selectFrom = `SELECT n.` + strings.Join(columns, ", n.") + `, r.team_id, r.deleted
+	FROM needs n JOIN customer_refs r ON r.customer_id = n.customer_id`
+
+func scanNeed(row pgx.Row) (*need.Need, error) {
+	var n need.Need
+	var typ, stage string
+	var delivery, closeDate *time.Time
+	err := row.Scan(&n.ID, &n.CustomerID, &n.Title, &typ, &n.Description, &n.BudgetMinFen, &n.BudgetMaxFen,
+		&delivery, &closeDate, &n.AmountFen, &stage, &n.LostReason, &n.Department, &n.OwnerID, &n.Competitors,
+		&n.StageChangedAt, &n.StageChangedBy, &n.CreatedAt, &n.CreatedBy, &n.UpdatedAt, &n.UpdatedBy,
+		&n.DeletedAt, &n.DeletedBy, &n.Version, &n.TeamID, &n.CustomerDeleted)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, need.ErrNotFound
+		}
+		return nil, err
+	}
+	n.Type, n.Stage = need.Type(typ), need.Stage(stage)
+	n.DeliveryDate, n.CloseDate = fromDate(delivery), fromDate(closeDate)
+	if len(n.Competitors) == 0 {
+		n.Competitors = nil
+	}
+	return &n, nil
+}
+
+func fromDate(t *time.Time) *need.Date {
+	if t == nil {
+		return nil
+	}
+	d := need.DateOf(*t)
+	return &d
+}
+
+func toDate(d *need.Date) *time.Time {
+	if d == nil {
+		return nil
+	}
+	t := d.Time()
+	return &t
+}
+
+// values returns the need's column values in the order of columns.
+func values(n *need.Need) []any {
+	comps := n.Competitors
+	if comps == nil {
+		comps = []string{}
+	}
+	return []any{n.ID, n.CustomerID, n.Title, string(n.Type), n.Description, n.BudgetMinFen, n.BudgetMaxFen,
+		toDate(n.DeliveryDate), toDate(n.CloseDate), n.AmountFen, string(n.Stage), n.LostReason, n.Department,
+		n.OwnerID, comps, n.StageChangedAt, n.StageChangedBy, n.CreatedAt, n.CreatedBy, n.UpdatedAt,
+		n.UpdatedBy, n.DeletedAt, n.DeletedBy, n.Version}
+}
+
+// CreateInput carries what a create needs besides the need.
+type CreateInput struct {
+	// RequestID makes the create idempotent per caller; empty disables that.
+	RequestID string
+	// RequestHash fingerprints the request, so a reused id with other content is refused.
+	RequestHash []byte
+}
+
+// Create stores a new, validated need, the first entry of its stage history and its `need.created`
+// event. The caller has checked the customer (live, within reach) and set TeamID from it. A
+// repeated request id returns the first result again.
+func (s *Store) Create(ctx context.Context, n *need.Need, in CreateInput, actor Actor) (*need.Need, error) {
+	// The id comes from a block reserved outside this transaction, so concurrent creates do not
+	// queue on a counter row; a rolled-back create leaves a gap, never a duplicate.
+	id, err := s.ids.Next(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("allocate id: %w", err)
+	}
+	now := s.now()
+	n.ID = id
+	n.CreatedAt, n.UpdatedAt, n.StageChangedAt = now, now, now
+	n.CreatedBy, n.UpdatedBy, n.StageChangedBy = actor.UserID, actor.UserID, actor.UserID
+	n.Version = 1
+
+	var existingID string
+	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if in.RequestID != "" {
+			prior, err := claimRequest(ctx, tx, actor.UserID, in, id)
+			if err != nil || prior != "" {
+				existingID = prior
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO needs (`+strings.Join(columns, ", ")+`) VALUES (`+placeholders(len(columns))+`)`,
+			values(n)...); err != nil {
+			return fmt.Errorf("insert need: %w", err)
+		}
+		if err := addStageChange(ctx, tx, need.StageChange{NeedID: n.ID, To: n.Stage, ChangedAt: now, ChangedBy: actor.UserID}); err != nil {
+			return err
+		}
+		return s.addEvent(ctx, tx, "created", nil, n, actor)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if existingID != "" {
+		return s.get(ctx, s.pool, existingID, Reach{DeletedCustomers: true}, true, false)
+	}
+	return n, nil
+}
+
+// claimRequest records the request id; if an earlier request with that id committed, it returns
+// that request's need id instead (after waiting for it, if it is still in flight).
+func claimRequest(ctx context.Context, tx pgx.Tx, userID string, in CreateInput, id string) (string, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO create_requests (created_by, request_id, request_hash, need_id)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, userID, in.RequestID, in.RequestHash, id)
+	if err != nil {
+		return "", fmt.Errorf("claim request id: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return "", nil
+	}
+	var hash []byte
+	var prior string
+	if err := tx.QueryRow(ctx, `SELECT request_hash, need_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
+		userID, in.RequestID).Scan(&hash, &prior); err != nil {
+		return "", fmt.Errorf("read request id: %w", err)
+	}
+	if !bytes.Equal(hash, in.RequestHash) {
+		return "", need.ErrRequestUsed
+	}
+	return prior, nil
+}
+
+func addStageChange(ctx context.Context, tx pgx.Tx, c need.StageChange) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO need_stage_changes (need_id, from_stage, to_stage, reason, reopened, changed_at, changed_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.NeedID, string(c.From), string(c.To), c.Reason, c.Reopened, c.ChangedAt, c.ChangedBy); err != nil {
+		return fmt.Errorf("insert stage change: %w", err)
+	}
+	return nil
+}
+
+func placeholders(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i)
+	}
+	return b.String()
+}
+
+// addEvent writes the change event of one need into the outbox, in the caller's transaction.
+func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, action string, before, after *need.Need, actor Actor) error {
+	var changes []*commonv1.FieldChange
+	for _, ch := range need.Diff(before, after) {
+		fc, err := events.Change(ch.Field, ch.Before, ch.After)
+		if err != nil {
+			return fmt.Errorf("event change %s: %w", ch.Field, err)
+		}
+		changes = append(changes, fc)
+	}
+	ev, err := events.New(ctx, Schema, "need", action, after.ID, actor.proto(), after.Version, s.eventData(after), changes)
+	if err != nil {
+		return fmt.Errorf("build event: %w", err)
+	}
+	return outbox.Add(ctx, tx, ev)
+}
+
+// Get returns one live (not deleted) need within reach.
+func (s *Store) Get(ctx context.Context, id string, reach Reach) (*need.Need, error) {
+	return s.get(ctx, s.pool, id, reach, false, false)
+}
+
+// querier is what get needs of a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Store) get(ctx context.Context, q querier, id string, reach Reach, includeDeleted, forUpdate bool) (*need.Need, error) {
+	args := []any{id}
+	sql := selectFrom + ` WHERE n.id = $1 AND ` + reach.where(&args)
+	if !includeDeleted {
+		sql += ` AND n.deleted_at IS NULL`
+	}
+	if forUpdate {
+		sql += ` FOR UPDATE OF n`
+	}
+	return scanNeed(q.QueryRow(ctx, sql, args...))
+}
+
+// UpdateInput describes one read-modify-write of a need.
+type UpdateInput struct {
+	ID    string
+	Reach Reach
+	// Version, when not zero, must equal the stored version (the etag).
+	Version int64
+	// Action names the event: updated, stage_changed, reopened, deleted.
+	Action string
+	// Reason goes into the stage history when the change moves the stage.
+	Reason string
+	// AllowDeletedCustomer lets the change through although the need's customer is deleted
+	// (deleting the need); otherwise that is need.ErrCustomerDeleted.
+	AllowDeletedCustomer bool
+	// Apply changes the loaded need; an error aborts the update.
+	Apply func(n *need.Need, now time.Time) error
+}
+
+// Update loads the need FOR UPDATE, checks its version, applies the change, saves it with the next
+// version, records a stage change in the history and writes its event, all in one transaction. A
+// change that changes nothing is not saved and publishes nothing.
+func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*need.Need, error) {
+	var out *need.Need
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		n, err := s.get(ctx, tx, in.ID, in.Reach, false, true)
+		if err != nil {
+			return err
+		}
+		if n.CustomerDeleted && !in.AllowDeletedCustomer {
+			return need.ErrCustomerDeleted
+		}
+		if in.Version != 0 && in.Version != n.Version {
+			return need.ErrStaleEtag
+		}
+		before := *n
+		now := s.now()
+		if err := in.Apply(n, now); err != nil {
+			return err
+		}
+		if len(need.Diff(&before, n)) == 0 {
+			out = &before
+			return nil
+		}
+		n.Version = before.Version + 1
+		n.UpdatedAt, n.UpdatedBy = now, actor.UserID
+		var set strings.Builder
+		for i, col := range columns {
+			if i > 0 {
+				set.WriteString(", ")
+			}
+			fmt.Fprintf(&set, "%s = $%d", col, i+1)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE needs SET `+set.String()+` WHERE id = $1`, values(n)...); err != nil {
+			return fmt.Errorf("update need: %w", err)
+		}
+		if n.Stage != before.Stage {
+			if err := addStageChange(ctx, tx, need.StageChange{NeedID: n.ID, From: before.Stage, To: n.Stage, Reason: in.Reason,
+				Reopened: before.Stage.Closed() && n.Stage.Open(), ChangedAt: now, ChangedBy: actor.UserID}); err != nil {
+				return err
+			}
+		}
+		out = n
+		return s.addEvent(ctx, tx, in.Action, &before, n, actor)
+	})
+	return out, err
+}

@@ -1,0 +1,84 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/crmsuite/crm/pkg/validate"
+)
+
+// pageToken is the opaque next_page_token: the keyset cursor plus a fingerprint of the query, so a
+// token cannot be replayed against a different expression, filter or caller.
+type pageToken struct {
+	Query  string          `json:"q"`
+	Cursor json.RawMessage `json:"c"`
+}
+
+func fingerprint(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:8])
+}
+
+// encodeToken returns the token of the next page; "" when there is none (c is nil).
+func encodeToken[T any](c *T, query string) string {
+	if c == nil {
+		return ""
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return ""
+	}
+	b, err := json.Marshal(pageToken{Query: query, Cursor: raw})
+	if err != nil {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeToken returns the cursor of a page token (nil for the first page), refusing tokens of
+// another query.
+func decodeToken[T any](s, query string) (*T, error) {
+	if s == "" {
+		return nil, nil
+	}
+	bad := violation("page_token", validate.ReasonInvalidFormat, validate.Message{
+		ZH: "page_token 无效或与本次查询条件不符", EN: "page_token is invalid or belongs to a different query"})
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, bad
+	}
+	var t pageToken
+	if err := json.Unmarshal(b, &t); err != nil || t.Query != query || len(t.Cursor) == 0 {
+		return nil, bad
+	}
+	var c T
+	if err := json.Unmarshal(t.Cursor, &c); err != nil {
+		return nil, bad
+	}
+	return &c, nil
+}
+
+// nonZero returns a pointer to v, or nil for the zero value (no next page).
+func nonZero[T comparable](v T) *T {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return &v
+}
+
+// pageSize applies the default and checks the limit.
+func pageSize(n int32, def, limit int) (int, error) {
+	switch {
+	case n == 0:
+		return def, nil
+	case n < 0 || int(n) > limit:
+		return 0, violation("page_size", validate.ReasonOutOfRange, validate.Message{
+			ZH: "page_size 须在 1 到 " + strconv.Itoa(limit) + " 之间", EN: "page_size must be between 1 and " + strconv.Itoa(limit)})
+	}
+	return int(n), nil
+}
