@@ -220,6 +220,30 @@ type consumer struct {
 	lastErr map[uint64]string // stream sequence → last handler error, until acked or dead-lettered
 }
 
+// freshen replaces a durable consumer whose position lies beyond the end of the stream. That
+// happens when the stream was deleted and created again, or purged with its sequence reset, while
+// the consumer survived: it would silently skip every new event up to its old position.
+func (c *consumer) freshen(ctx context.Context, cons jetstream.Consumer, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	stream, err := c.js.Stream(ctx, StreamName)
+	if err != nil {
+		return nil, fmt.Errorf("stream info: %w", err)
+	}
+	last := stream.CachedInfo().State.LastSeq
+	if delivered := cons.CachedInfo().Delivered.Stream; delivered <= last {
+		return cons, nil
+	}
+	c.log.LogAttrs(ctx, slog.LevelWarn, "events: consumer is ahead of its stream (stream re-created?); starting it again",
+		slog.String("durable", cc.Durable), slog.Uint64("delivered", cons.CachedInfo().Delivered.Stream), slog.Uint64("stream_last", last))
+	if err := c.js.DeleteConsumer(ctx, StreamName, cc.Durable); err != nil {
+		return nil, fmt.Errorf("delete stale consumer: %w", err)
+	}
+	cons, err = c.js.CreateOrUpdateConsumer(ctx, StreamName, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer: %w", err)
+	}
+	return cons, nil
+}
+
 // run creates or updates the consumer and handles messages until ctx is done or the message
 // iterator fails; it waits for running handlers before it returns. started reports whether the
 // consumer was up.
@@ -243,6 +267,9 @@ func (c *consumer) run(ctx context.Context) (started bool, err error) {
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, StreamName, cc)
 	if err != nil {
 		return false, fmt.Errorf("create consumer: %w", err)
+	}
+	if cons, err = c.freshen(ctx, cons, cc); err != nil {
+		return false, err
 	}
 	// A small client-side buffer: buffered messages are already delivered and their AckWait runs,
 	// so a deep buffer behind a slow handler would be redelivered while still waiting here.
