@@ -253,7 +253,7 @@ func TestParseFilter(t *testing.T) {
 
 func TestParseOrder(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]Order{"": {"create_time", true}, "name": {"name", false}, "update_time desc": {"update_time", true}, "name ASC": {"name", false}} {
+	for in, want := range map[string]Order{"": {Field: "create_time", Desc: true}, "name": {Field: "name"}, "update_time desc": {Field: "update_time", Desc: true}, "name ASC": {Field: "name"}} {
 		got, err := ParseOrder(in)
 		if err != nil || got != want {
 			t.Errorf("ParseOrder(%q) = %+v, %v; want %+v", in, got, err, want)

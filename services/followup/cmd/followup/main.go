@@ -11,203 +11,32 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
-	"github.com/crmsuite/crm/pkg/authn"
-	"github.com/crmsuite/crm/pkg/config"
 	"github.com/crmsuite/crm/pkg/customerref"
-	"github.com/crmsuite/crm/pkg/events"
-	"github.com/crmsuite/crm/pkg/grpcx"
-	"github.com/crmsuite/crm/pkg/outbox"
-	"github.com/crmsuite/crm/pkg/pgdb"
-	"github.com/crmsuite/crm/pkg/telemetry"
+	"github.com/crmsuite/crm/pkg/service"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
 	"github.com/crmsuite/crm/services/followup/internal/server"
 	"github.com/crmsuite/crm/services/followup/internal/store"
 )
 
-const (
-	serviceName = "followup"
-	version     = "dev"
-
-	defaultGRPCAddr     = "127.0.0.1:9103"
-	defaultCustomerAddr = "127.0.0.1:9101"
-	// consumerName is the durable consumer of customer events feeding customer_refs.
-	consumerName = "followup-customers"
-
-	// readinessEvery is how often health re-checks the database.
-	readinessEvery = 5 * time.Second
-	// shutdownTimeout bounds each clean-up step on the way out.
-	shutdownTimeout = 10 * time.Second
-)
-
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := telemetry.Logger(serviceName)
-	if err := run(ctx, log, os.Args[1:]); err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("follow-up service stopped", "error", err)
-		stop()
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, log *slog.Logger, args []string) error {
-	switch {
-	case len(args) == 0 || args[0] == "serve":
-		return serve(ctx, log)
-	case args[0] == "migrate":
-		return migrate(ctx, log)
-	default:
-		return fmt.Errorf("unknown command %q (want serve or migrate)", args[0])
-	}
-}
-
-// migrate applies the migrations and returns.
-func migrate(ctx context.Context, log *slog.Logger) error {
-	pool, err := pgdb.Connect(ctx, config.String("DATABASE_URL", config.DefaultDatabaseURL), store.Schema)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := store.Migrate(ctx, pool); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	log.Info("migrations applied", "schema", store.Schema)
-	return nil
-}
-
-// serve runs the gRPC server, the outbox relay and the customer consumer until ctx is done.
-// Clean-ups run in reverse order of set-up (defers): the server, relay and consumer stop first,
-// then the customer connection, NATS, the pool, telemetry.
-func serve(ctx context.Context, log *slog.Logger) error {
-	// Refuse to start without a way to verify tokens, before touching anything else.
-	auth, err := authn.FromEnv(ctx, serviceName)
-	if err != nil {
-		return err
-	}
-
-	shutdownTelemetry, err := telemetry.Setup(ctx, serviceName, version)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		defer cancel()
-		if err := shutdownTelemetry(sctx); err != nil {
-			log.Warn("telemetry shutdown", "error", err)
-		}
-	}()
-
-	pool, err := pgdb.Connect(ctx, config.String("DATABASE_URL", config.DefaultDatabaseURL), store.Schema)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := store.Migrate(ctx, pool); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-
-	nc, err := events.Connect(config.String("NATS_URL", config.DefaultNATSURL), serviceName, log)
-	if err != nil {
-		return err
-	}
-	// The relay and the consumer have returned by the time this runs (errgroup waited).
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-
-	customerConn, err := grpcx.Dial(config.String("CUSTOMER_GRPC_ADDR", defaultCustomerAddr))
-	if err != nil {
-		return err
-	}
-	defer customerConn.Close()
-	projection := customerref.New(pool, customerv1.NewCustomerServiceClient(customerConn), auth.SystemToken)
-
-	grpcServer, healthServer := grpcx.NewServer(grpcx.ServerConfig{
-		Domain: server.Domain, Verifier: auth.Verifier, Policy: server.Policy, Logger: log,
+	service.Main(service.Spec{
+		Name: "followup", Schema: store.Schema, Migrate: store.Migrate,
+		AddrEnv: "FOLLOWUP_GRPC_ADDR", DefaultAddr: "127.0.0.1:9103",
+		Domain: server.Domain, Policy: server.Policy,
+		Setup: func(_ context.Context, d *service.Deps) ([]func(context.Context) error, error) {
+			conn, err := d.Dial("CUSTOMER_GRPC_ADDR", "127.0.0.1:9101")
+			if err != nil {
+				return nil, err
+			}
+			customers := customerref.New(d.Pool, customerv1.NewCustomerServiceClient(conn), d.Auth.SystemToken)
+			followupv1.RegisterFollowUpServiceServer(d.Server, server.New(store.New(d.Pool, server.EventData), customers, d.Log))
+			return []func(context.Context) error{
+				func(ctx context.Context) error {
+					return customers.Consume(ctx, d.JS, d.NC, "followup-customers", d.Log)
+				},
+			}, nil
+		},
 	})
-	followupv1.RegisterFollowUpServiceServer(grpcServer, server.New(store.New(pool, server.EventData), projection, log))
-	relay := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: store.Schema}, log)
-
-	replicas := config.Int("NATS_REPLICAS", 1)
-	addr := config.String("FOLLOWUP_GRPC_ADDR", defaultGRPCAddr)
-	log.Info("follow-up service starting", "grpc_addr", addr, "nats_replicas", replicas)
-
-	g, gctx := errgroup.WithContext(ctx)
-	// On the way out, report NOT_SERVING before the server stops taking calls, so that load
-	// balancers stop routing first.
-	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(gctx))
-	defer stopServing()
-	g.Go(func() error {
-		<-gctx.Done()
-		healthServer.Shutdown()
-		stopServing()
-		return nil
-	})
-	g.Go(func() error { return grpcx.Serve(serveCtx, grpcServer, addr, log) })
-	// Writes do not wait for NATS: the relay keeps events in the outbox until the stream answers,
-	// and the projection asks the customer service for customers it has not heard of yet.
-	streamReady := make(chan struct{})
-	g.Go(func() error {
-		if err := events.EnsureStreamRetry(gctx, js, replicas, log); err != nil {
-			return err
-		}
-		close(streamReady)
-		return relay.Run(gctx)
-	})
-	g.Go(func() error {
-		select {
-		case <-streamReady:
-		case <-gctx.Done():
-			return gctx.Err()
-		}
-		if err := projection.Consume(gctx, js, nc, consumerName, log); err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("consume customer events: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error { watchDatabase(gctx, healthServer, pool); return nil })
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		// A signal: a clean stop.
-		err = nil
-	}
-	log.Info("follow-up service stopped")
-	return err
-}
-
-// watchDatabase reports SERVING while the database answers. NATS is not part of readiness: the
-// service takes writes while NATS is down and the outbox holds the events.
-func watchDatabase(ctx context.Context, hs *health.Server, pool *pgxpool.Pool) {
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		status := healthpb.HealthCheckResponse_SERVING
-		if err := pool.Ping(cctx); err != nil {
-			status = healthpb.HealthCheckResponse_NOT_SERVING
-		}
-		cancel()
-		hs.SetServingStatus("", status)
-		hs.SetServingStatus(followupv1.FollowUpService_ServiceDesc.ServiceName, status)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(readinessEvery):
-		}
-	}
 }

@@ -2,6 +2,7 @@ package need
 
 import (
 	"testing"
+	"time"
 )
 
 func TestParseFilter(t *testing.T) {
@@ -18,8 +19,8 @@ func TestParseFilter(t *testing.T) {
 		{in: `customer_id = "cust-20261123-0001" and owner_id=u-sales1`, want: []Condition{
 			{Field: "customer_id", Op: "=", Value: "CUST-20261123-0001"}, {Field: "owner_id", Op: "=", Value: "u-sales1"}}},
 		{in: `expected_close_date >= "2026-10-01" AND expected_close_date <= 2026-12-31`, want: []Condition{
-			{Field: "expected_close_date", Op: ">=", Value: "2026-10-01", Date: &Date{2026, 10, 1}},
-			{Field: "expected_close_date", Op: "<=", Value: "2026-12-31", Date: &Date{2026, 12, 31}}}},
+			{Field: "expected_close_date", Op: ">=", Value: "2026-10-01", Time: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)},
+			{Field: "expected_close_date", Op: "<=", Value: "2026-12-31", Time: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}}},
 		{in: `create_time > 2026-11-01`},
 		{in: `stage = signed`, bad: true},
 		{in: `owner_id > u-a`, bad: true},
@@ -49,7 +50,7 @@ func TestParseFilter(t *testing.T) {
 		}
 		for i, w := range tt.want {
 			g := got[i]
-			if g.Field != w.Field || g.Op != w.Op || g.Value != w.Value || (w.Date != nil && (g.Date == nil || *g.Date != *w.Date)) {
+			if g.Field != w.Field || g.Op != w.Op || g.Value != w.Value || !g.Time.Equal(w.Time) && !w.Time.IsZero() {
 				t.Errorf("ParseFilter(%q)[%d] = %+v, want %+v", tt.in, i, g, w)
 			}
 		}
@@ -66,8 +67,8 @@ func TestParseFilter(t *testing.T) {
 func TestParseOrder(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]Order{
-		"": {"create_time", true}, "update_time": {"update_time", false}, "expected_close_date desc": {"expected_close_date", true},
-		"create_time ASC": {"create_time", false},
+		"": {Field: "create_time", Desc: true}, "update_time": {Field: "update_time"}, "expected_close_date desc": {Field: "expected_close_date", Desc: true},
+		"create_time ASC": {Field: "create_time"},
 	} {
 		if got, err := ParseOrder(in); err != nil || got != want {
 			t.Errorf("ParseOrder(%q) = %+v, %v", in, got, err)

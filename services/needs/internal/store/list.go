@@ -50,10 +50,7 @@ func (s *Store) List(ctx context.Context, in ListInput) ([]*need.Need, *Cursor, 
 			return nil, nil, fmt.Errorf("unknown filter field %q", c.Field)
 		}
 		var v any = c.Value
-		switch {
-		case c.Date != nil:
-			v = c.Date.Time()
-		case !c.Time.IsZero():
+		if !c.Time.IsZero() {
 			v = c.Time
 		}
 		args = append(args, v)
