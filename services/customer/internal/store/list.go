@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -135,48 +136,63 @@ type SearchInput struct {
 	After    *Cursor
 }
 
-// Search finds live customers whose id, name, contact name or mobile contains the keyword, best
-// match first: exact id or mobile, then exact name, then name prefix, then any other match,
-// ties broken by trigram similarity of the name and then by id. The trigram GIN indexes serve
-// the substring matches.
+// Search finds live customers whose id, name, contact name or mobile contains the keyword: exact
+// matches of the id, mobile or name first, then every other match, newest customer first. A
+// two-character keyword is looked up in the bigram index, a longer one in the trigram indexes.
+//
+// The two tiers are two branches that each stop after a page, so a common keyword never sorts
+// all its matches; the query runs with a plan made for its actual keyword (QueryExecModeExec), as
+// a plan for "any pattern" would walk the whole table for a rare one.
 func (s *Store) Search(ctx context.Context, in SearchInput) ([]*customer.Customer, *Cursor, error) {
-	pattern := "%" + escapeLike(in.Query) + "%"
-	args := []any{in.Query, pattern}
+	args := []any{in.Query}
+	var contains string
+	if utf8.RuneCountInString(in.Query) < 3 {
+		args = append(args, strings.ToLower(in.Query))
+		contains = `search_bigrams @> ARRAY[$2::text]`
+	} else {
+		args = append(args, "%"+escapeLike(in.Query)+"%")
+		contains = `(name ILIKE $2 OR contact_name ILIKE $2 OR mobile LIKE $2 OR id ILIKE $2)`
+	}
 	reach := in.Reach.where(&args)
-	after := "true"
+	exactAfter, containsAfter := "true", "true"
 	if in.After != nil {
-		score, err := strconv.ParseFloat(in.After.Value, 64)
-		if err != nil {
-			return nil, nil, fmt.Errorf("cursor score: %w", err)
+		tier, err := strconv.Atoi(in.After.Value)
+		if err != nil || tier < 1 || tier > 2 {
+			return nil, nil, fmt.Errorf("cursor tier %q", in.After.Value)
 		}
-		args = append(args, score, in.After.ID)
-		after = fmt.Sprintf("(score, id) < ($%d, $%d)", len(args)-1, len(args))
+		args = append(args, in.After.ID)
+		if tier == 2 {
+			exactAfter = fmt.Sprintf("id < $%d", len(args))
+		} else {
+			exactAfter = "false"
+			containsAfter = fmt.Sprintf("id < $%d", len(args))
+		}
 	}
 	args = append(args, in.PageSize+1)
-	q := fmt.Sprintf(`SELECT %s, score FROM (
-		SELECT *, (CASE WHEN upper(id) = upper($1) OR mobile = $1 THEN 4
-		                WHEN name = $1 THEN 3
-		                WHEN name LIKE $2 AND position($1 in name) = 1 THEN 2
-		                ELSE 1 END)::float8 + public.similarity(name, $1)::float8 AS score
-		FROM customers
-		WHERE deleted_at IS NULL AND %s
-		  AND (name ILIKE $2 OR contact_name ILIKE $2 OR mobile LIKE $2 OR id ILIKE $2)
-	) m WHERE %s ORDER BY score DESC, id DESC LIMIT $%d`, columns, reach, after, len(args))
-	rows, err := s.pool.Query(ctx, q, args...)
+	limit := len(args)
+	exact := `(id = upper($1) OR mobile = $1 OR name = $1)`
+	q := fmt.Sprintf(`SELECT %[1]s, tier FROM (
+		(SELECT *, 2 AS tier FROM customers WHERE deleted_at IS NULL AND %[2]s AND %[3]s AND %[5]s
+			ORDER BY id DESC LIMIT $%[7]d)
+		UNION ALL
+		(SELECT *, 1 AS tier FROM customers WHERE deleted_at IS NULL AND %[2]s AND %[4]s AND NOT %[3]s AND %[6]s
+			ORDER BY id DESC LIMIT $%[7]d)
+	) m ORDER BY tier DESC, id DESC LIMIT $%[7]d`, columns, reach, exact, contains, exactAfter, containsAfter, limit)
+	rows, err := s.pool.Query(ctx, q, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("search customers: %w", err)
 	}
 	defer rows.Close()
 	var out []*customer.Customer
-	var scores []float64
+	var tiers []int
 	for rows.Next() {
-		var score float64
-		c, err := scanCustomer(scoreRow{rows, &score})
+		var tier int
+		c, err := scanCustomer(tierRow{rows, &tier})
 		if err != nil {
 			return nil, nil, err
 		}
 		out = append(out, c)
-		scores = append(scores, score)
+		tiers = append(tiers, tier)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("search customers: %w", err)
@@ -185,16 +201,16 @@ func (s *Store) Search(ctx context.Context, in SearchInput) ([]*customer.Custome
 		return out, nil, nil
 	}
 	out = out[:in.PageSize]
-	return out, &Cursor{Value: strconv.FormatFloat(scores[in.PageSize-1], 'g', -1, 64), ID: out[in.PageSize-1].ID}, nil
+	return out, &Cursor{Value: strconv.Itoa(tiers[in.PageSize-1]), ID: out[in.PageSize-1].ID}, nil
 }
 
-// scoreRow scans a customer row followed by one extra score column.
-type scoreRow struct {
+// tierRow scans a customer row followed by one extra tier column.
+type tierRow struct {
 	row pgx.Row
-	dst *float64
+	dst *int
 }
 
-func (r scoreRow) Scan(dest ...any) error { return r.row.Scan(append(dest, r.dst)...) }
+func (r tierRow) Scan(dest ...any) error { return r.row.Scan(append(dest, r.dst)...) }
 
 // escapeLike escapes the LIKE wildcards in user input.
 func escapeLike(s string) string {
