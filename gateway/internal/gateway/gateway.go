@@ -54,6 +54,8 @@ type Config struct {
 	AuthIssuer, AuthAudience string
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxUploadBytes limits import files (POST /v1/customers:import); 0 means DefaultMaxUploadBytes.
+	MaxUploadBytes int64
 	// RequestTimeout bounds every proxied call; 0 means DefaultRequestTimeout.
 	RequestTimeout time.Duration
 	// ReadyTimeout bounds the health checks behind /readyz; 0 means DefaultReadyTimeout.
@@ -68,10 +70,10 @@ const UpstreamOff = "off"
 
 // ConfigFromEnv reads the configuration from the environment: <SERVICE>_GRPC_ADDR for each of
 // Upstreams() (or UpstreamOff), CORS_ALLOWED_ORIGINS, DEV_AUTH, AUTH_HS256_SECRET, AUTH_ISSUER,
-// AUTH_AUDIENCE and the optional GATEWAY_MAX_BODY_BYTES, GATEWAY_REQUEST_TIMEOUT and
-// GATEWAY_READY_TIMEOUT. Like every binary of the suite it refuses to start without
-// AUTH_HS256_SECRET or AUTH_JWKS_URL, although the gateway itself verifies nothing: a gateway
-// without either points at a misconfigured deployment.
+// AUTH_AUDIENCE and the optional GATEWAY_MAX_BODY_BYTES, GATEWAY_MAX_UPLOAD_BYTES,
+// GATEWAY_REQUEST_TIMEOUT and GATEWAY_READY_TIMEOUT. Like every binary of the suite it refuses to
+// start without AUTH_HS256_SECRET or AUTH_JWKS_URL, although the gateway itself verifies nothing: a
+// gateway without either points at a misconfigured deployment.
 func ConfigFromEnv() (Config, error) {
 	secret := config.String("AUTH_HS256_SECRET", "")
 	if secret == "" && config.String("AUTH_JWKS_URL", "") == "" {
@@ -92,6 +94,7 @@ func ConfigFromEnv() (Config, error) {
 		AuthIssuer:         config.String("AUTH_ISSUER", "crm-dev"),
 		AuthAudience:       config.String("AUTH_AUDIENCE", "crm"),
 		MaxBodyBytes:       int64(config.Int("GATEWAY_MAX_BODY_BYTES", DefaultMaxBodyBytes)),
+		MaxUploadBytes:     int64(config.Int("GATEWAY_MAX_UPLOAD_BYTES", DefaultMaxUploadBytes)),
 		RequestTimeout:     config.Duration("GATEWAY_REQUEST_TIMEOUT", DefaultRequestTimeout),
 		ReadyTimeout:       config.Duration("GATEWAY_READY_TIMEOUT", DefaultReadyTimeout),
 	}, nil
@@ -152,6 +155,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 			return nil, fmt.Errorf("register %s handlers: %w", u.Name, err)
 		}
 	}
+	if err := g.registerTransfer(ctx); err != nil {
+		_ = g.Close()
+		return nil, fmt.Errorf("register customer transfer handlers: %w", err)
+	}
 	g.handler = g.buildHandler()
 	return g, nil
 }
@@ -177,6 +184,8 @@ func (g *Gateway) buildHandler() http.Handler {
 
 	var h http.Handler = routes
 	h = g.limits(h)
+	// File uploads and downloads bypass the JSON routes' body limit and timeout (transfer.go).
+	h = g.transferRoutes(h)
 	h = newCORS(g.cfg.CORSAllowedOrigins).wrap(h)
 	h = g.accessLog(h)
 	h = requestID(h)

@@ -86,6 +86,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	st := store.New(pool, server.EventData)
 	srv, health := grpcx.NewServer(grpcx.ServerConfig{Domain: server.Domain, Verifier: auth.Verifier, Policy: server.Policy, Logger: log})
 	customerv1.RegisterCustomerServiceServer(srv, server.New(st, auditv1.NewAuditServiceClient(auditConn), auth.SystemToken, log))
+	// Imports and exports; imports run as jobs in a worker shared by the replicas through the database.
+	transfers := server.NewTransfer(store.NewTransfer(st), int64(config.Int("CUSTOMER_IMPORT_MAX_BYTES", server.DefaultMaxUploadBytes)), log)
+	customerv1.RegisterCustomerTransferServiceServer(srv, transfers)
 
 	relay := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: store.Schema}, log)
 	g, gctx := errgroup.WithContext(ctx)
@@ -109,6 +112,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 		return relay.Run(gctx)
 	})
 	g.Go(func() error { watchDatabase(gctx, health, pool); return nil })
+	g.Go(func() error { return transfers.Run(gctx) })
 	g.Go(func() error {
 		if err := events.EnsureStreamRetry(gctx, js, config.Int("NATS_REPLICAS", 1), log); err != nil {
 			return err

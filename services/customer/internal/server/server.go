@@ -54,6 +54,15 @@ var Policy = authz.Policy{
 	method + "ListCustomerHistory":  readers,
 	method + "ListIndustries": {authn.RoleAdmin: authz.ScopeAll, authn.RoleManager: authz.ScopeAll, authn.RoleSales: authz.ScopeAll,
 		authn.RoleService: authz.ScopeAll, authn.RoleExecutive: authz.ScopeAll, authn.RoleSystem: authz.ScopeAll},
+
+	// CustomerTransferService (transfer.go): imports, their jobs and exports.
+	transferMethod + "ImportCustomers":         transferers,
+	transferMethod + "GetImportJob":            transferers,
+	transferMethod + "ListImportJobs":          transferers,
+	transferMethod + "ListImportJobIssues":     transferers,
+	transferMethod + "DownloadImportJobIssues": transferers,
+	transferMethod + "UndoImportJob":           transferers,
+	transferMethod + "ExportCustomers":         transferers,
 }
 
 // Server implements customerv1.CustomerServiceServer.
