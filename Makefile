@@ -54,6 +54,10 @@ run: ## Start PostgreSQL and NATS if needed, then every service and the gateway;
 stop: ## Stop the PostgreSQL and NATS that `make run` or `make test` started under .data/.
 	bash deploy/local/stop-local.sh
 
+.PHONY: bench
+bench: ## Measure the running suite against 1,000,000 customers (~20 min) and write docs/benchmarks.md.
+	bash deploy/bench/bench.sh
+
 .PHONY: tidy
 tidy: ## go mod tidy in every module.
 	@for m in $(MODULES); do (cd $$m && go mod tidy) || exit 1; done

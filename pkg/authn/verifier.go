@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
@@ -37,10 +39,23 @@ type claims struct {
 // only the algorithms of its key type (so "none" and HS256-signed-with-the-
 // public-key confusion are refused), requires exp, checks exp and nbf with
 // Leeway, and checks issuer and audience when configured.
+//
+// A token that verified is remembered (by its exact text) for at most CacheTTL and never past its
+// expiry, so that a client sending the same token with every request is not parsed and checked
+// again each time: at a thousand requests a second, parsing the JSON claims was a sixth of a
+// service's CPU. Failures are not remembered.
 type Verifier struct {
 	keyfunc jwt.Keyfunc
 	parser  *jwt.Parser
+	cache   *tokenCache
 }
+
+// CacheTTL bounds how long a verified token is taken on trust without being checked again, and
+// so how long a key removed from the JWKS keeps its tokens working.
+const CacheTTL = time.Minute
+
+// cacheSize bounds the remembered tokens (a few hundred bytes each).
+const cacheSize = 10_000
 
 // NewHS256Verifier returns a verifier for tokens signed with a shared secret
 // (local and development use). The secret must be at least MinSecretLen
@@ -53,6 +68,7 @@ func NewHS256Verifier(secret []byte, issuer, audience string) (*Verifier, error)
 	return &Verifier{
 		keyfunc: func(*jwt.Token) (any, error) { return key, nil },
 		parser:  newParser([]string{jwt.SigningMethodHS256.Alg()}, issuer, audience),
+		cache:   newTokenCache(time.Now),
 	}, nil
 }
 
@@ -73,6 +89,7 @@ func NewJWKSVerifier(ctx context.Context, jwksURL, issuer, audience string) (*Ve
 	return &Verifier{
 		keyfunc: k.Keyfunc,
 		parser:  newParser([]string{jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg()}, issuer, audience),
+		cache:   newTokenCache(time.Now),
 	}, nil
 }
 
@@ -98,6 +115,9 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if v == nil {
 		return Principal{}, errors.New("authn: no verifier configured")
 	}
+	if p, ok := v.cache.get(token); ok {
+		return p, nil
+	}
 	var c claims
 	if _, err := v.parser.ParseWithClaims(token, &c, v.keyfunc); err != nil {
 		return Principal{}, fmt.Errorf("authn: %w", err)
@@ -115,7 +135,71 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if len(p.Roles) == 0 {
 		return Principal{}, fmt.Errorf("authn: %w", ErrNoRole)
 	}
+	// The parser accepts the token until exp + Leeway; remembering it no longer than that keeps
+	// the answer the same as checking again.
+	v.cache.put(token, p, c.ExpiresAt.Add(Leeway))
 	return p, nil
+}
+
+// tokenCache remembers verified tokens. It is safe for concurrent use; a nil cache remembers
+// nothing.
+type tokenCache struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]cachedToken
+}
+
+type cachedToken struct {
+	p     Principal
+	until time.Time
+}
+
+func newTokenCache(now func() time.Time) *tokenCache {
+	return &tokenCache{now: now, entries: map[string]cachedToken{}}
+}
+
+// get returns the principal of a token verified before and still within its time.
+func (c *tokenCache) get(token string) (Principal, bool) {
+	if c == nil {
+		return Principal{}, false
+	}
+	c.mu.Lock()
+	e, ok := c.entries[token]
+	c.mu.Unlock()
+	if !ok || !c.now().Before(e.until) {
+		return Principal{}, false
+	}
+	p := e.p
+	p.Roles = slices.Clone(p.Roles) // callers may change theirs
+	return p, true
+}
+
+// put remembers a verified token until expires, or CacheTTL from now if that is sooner. When the
+// cache is full, expired entries go first, and if none has expired, all of them.
+func (c *tokenCache) put(token string, p Principal, expires time.Time) {
+	if c == nil {
+		return
+	}
+	now := c.now()
+	until := expires
+	if limit := now.Add(CacheTTL); until.After(limit) {
+		until = limit
+	}
+	p.Roles = slices.Clone(p.Roles)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= cacheSize {
+		for k, e := range c.entries {
+			if !now.Before(e.until) {
+				delete(c.entries, k)
+			}
+		}
+		if len(c.entries) >= cacheSize {
+			clear(c.entries)
+		}
+	}
+	c.entries[token] = cachedToken{p: p, until: until}
 }
 
 // IssueHS256 mints a token for p valid for ttl: for the dev-token endpoint,

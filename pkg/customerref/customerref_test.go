@@ -141,3 +141,44 @@ func TestVisible(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyBatchKeepsTheNewestOfEachCustomer(t *testing.T) {
+	p, _ := setup(t)
+	ctx := context.Background()
+	other := func(id string, version int64, owner string) *eventsv1.Event {
+		data, err := anypb.New(&customerv1.Customer{CustomerId: id, OwnerId: owner, TeamId: "west"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &eventsv1.Event{Id: id, Type: "customer.created", EntityType: "customer", Subject: id, EntityVersion: version, Data: data}
+	}
+	if err := p.Apply(ctx, event(t, 5, "u-e", false)); err != nil {
+		t.Fatal(err)
+	}
+	batch := []*eventsv1.Event{
+		event(t, 4, "u-d", false), // older than what is stored: ignored
+		other("CUST-20261123-0003", 1, "u-x"),
+		other("CUST-20261123-0003", 3, "u-z"), // the newest of this customer in the batch wins
+		other("CUST-20261123-0003", 2, "u-y"),
+		{EntityType: "followup"}, // not a customer event
+	}
+	if err := p.ApplyBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id, owner string
+		version   int64
+	}{
+		{"CUST-20261123-0002", "u-e", 5},
+		{"CUST-20261123-0003", "u-z", 3},
+	}
+	for _, tt := range tests {
+		r, err := p.Get(ctx, tt.id)
+		if err != nil || r.OwnerID != tt.owner || r.Version != tt.version {
+			t.Errorf("%s: ref = %+v, %v; want owner %s version %d", tt.id, r, err, tt.owner, tt.version)
+		}
+	}
+	if err := p.ApplyBatch(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -32,6 +32,7 @@ const (
 	DefaultMaxDeliver    = 10
 	DefaultAckWait       = 30 * time.Second
 	DefaultMaxAckPending = 1000
+	DefaultBatchSize     = 100
 )
 
 // DefaultBackoff is the redelivery delay after the 1st, 2nd, … failed delivery of a message; the
@@ -66,6 +67,9 @@ type ConsumerConfig struct {
 	// MaxAckPending caps the messages delivered but not yet acknowledged; default 1000. Set 1 for
 	// strict one-at-a-time order even across retries, at the price of stalling behind a failure.
 	MaxAckPending int
+	// BatchSize is the most events ConsumeBatch hands to its handler at once; default 100.
+	// Consume ignores it.
+	BatchSize int
 }
 
 // Handler handles one event. It commits its own transaction before returning nil; the message is
@@ -99,6 +103,9 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	if cfg.MaxAckPending == 0 {
 		cfg.MaxAckPending = DefaultMaxAckPending
 	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
 	switch {
 	case cfg.MaxDeliver < 1:
 		return cfg, fmt.Errorf("max deliver must be ≥ 1, got %d", cfg.MaxDeliver)
@@ -112,6 +119,8 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 		return cfg, fmt.Errorf("concurrency must be ≥ 1, got %d", cfg.Concurrency)
 	case cfg.MaxAckPending < 1:
 		return cfg, fmt.Errorf("max ack pending must be ≥ 1, got %d", cfg.MaxAckPending)
+	case cfg.BatchSize < 1:
+		return cfg, fmt.Errorf("batch size must be ≥ 1, got %d", cfg.BatchSize)
 	}
 	for _, d := range cfg.Backoff {
 		if d <= 0 {
@@ -139,25 +148,28 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 // committed and acknowledged rather than thrown away; close nc only after Consume returns.
 func Consume(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, cfg ConsumerConfig,
 	h Handler, dl DeadLetter, log *slog.Logger) error {
+	if h == nil {
+		return errors.New("events: consume: handler and dead-letter func are required")
+	}
+	return consume(ctx, js, nc, cfg, &consumer{handle: h, dead: dl}, log)
+}
+
+// consume runs c (its handler and dead-letter func set) as Consume describes.
+func consume(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, cfg ConsumerConfig, c *consumer, log *slog.Logger) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return fmt.Errorf("events: consume: %w", err)
 	}
-	if h == nil || dl == nil {
+	if c.dead == nil {
 		return errors.New("events: consume: handler and dead-letter func are required")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &consumer{
-		js:      js,
-		cfg:     cfg,
-		handle:  h,
-		dead:    dl,
-		log:     log.With(slog.String("consumer", cfg.Durable)),
-		tracer:  otel.GetTracerProvider().Tracer(tracerName),
-		lastErr: map[uint64]string{},
-	}
+	c.js, c.cfg = js, cfg
+	c.log = log.With(slog.String("consumer", cfg.Durable))
+	c.tracer = otel.GetTracerProvider().Tracer(tracerName)
+	c.lastErr = map[uint64]string{}
 
 	// The advisory subscription lives as long as Consume, across consumer re-creations.
 	advisory := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + StreamName + "." + cfg.Durable
@@ -212,6 +224,8 @@ type consumer struct {
 	js     jetstream.JetStream
 	cfg    ConsumerConfig
 	handle Handler
+	// batch, when set (ConsumeBatch), handles the events instead of handle.
+	batch  BatchHandler
 	dead   DeadLetter
 	log    *slog.Logger
 	tracer trace.Tracer
@@ -272,13 +286,21 @@ func (c *consumer) run(ctx context.Context) (started bool, err error) {
 		return false, err
 	}
 	// A small client-side buffer: buffered messages are already delivered and their AckWait runs,
-	// so a deep buffer behind a slow handler would be redelivered while still waiting here.
-	it, err := cons.Messages(jetstream.PullMaxMessages(max(2*c.cfg.Concurrency, 8)))
+	// so a deep buffer behind a slow handler would be redelivered while still waiting here. A
+	// batch consumer buffers two batches: one being handled, the next arriving.
+	buffer := max(2*c.cfg.Concurrency, 8)
+	if c.batch != nil {
+		buffer = max(2*c.cfg.BatchSize, 8)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(buffer))
 	if err != nil {
 		return false, fmt.Errorf("pull messages: %w", err)
 	}
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
+	if c.batch != nil {
+		return true, c.runBatches(ctx, it)
+	}
 
 	var (
 		wg      sync.WaitGroup
@@ -322,7 +344,13 @@ func (c *consumer) process(ctx context.Context, msg jetstream.Msg) {
 		c.deadLetterUndecodable(hctx, msg, seq, err)
 		return
 	}
+	c.handleOne(hctx, msg, md, ev, c.handle)
+}
 
+// handleOne runs h on one decoded event and acknowledges the message, or naks it with the
+// back-off for its delivery count. ctx carries the handler's deadline.
+func (c *consumer) handleOne(hctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, ev *eventsv1.Event, h Handler) {
+	seq := md.Sequence.Stream
 	hctx, span := c.tracer.Start(ContextFrom(hctx, ev), "process "+msg.Subject(),
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
@@ -335,7 +363,7 @@ func (c *consumer) process(ctx context.Context, msg jetstream.Msg) {
 		))
 	defer span.End()
 
-	if err := c.handle(hctx, ev); err != nil {
+	if err := h(hctx, ev); err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "handler failed")
 		c.rememberError(seq, err)

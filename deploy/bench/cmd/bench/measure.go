@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crmsuite/crm/deploy/bench/internal/load"
+	"github.com/crmsuite/crm/deploy/bench/internal/pgbench"
+	"github.com/crmsuite/crm/deploy/bench/internal/procstat"
+	"github.com/crmsuite/crm/deploy/bench/internal/report"
+	"github.com/crmsuite/crm/deploy/bench/internal/scenario"
+)
+
+// serviceRun is one load run against the suite.
+type serviceRun struct {
+	label    string
+	rate     float64 // open model when > 0
+	workers  int     // closed model workers, or the open model's in-flight cap
+	duration time.Duration
+	req      load.Request
+}
+
+// dur scales a nominal duration by -scale (at least 3 s).
+func (h *harness) dur(d time.Duration) time.Duration {
+	return max(time.Duration(float64(d)*h.o.scale), 3*time.Second)
+}
+
+// measure runs r and returns its figures with the CPU time every process used.
+func (h *harness) measure(ctx context.Context, r serviceRun) (report.Run, load.Result) {
+	h.log.Info("run", "what", r.label, "duration", r.duration)
+	m0, _ := procstat.ReadMachine()
+	s := procstat.Start(h.groups, 250*time.Millisecond)
+	var res load.Result
+	if r.rate > 0 {
+		res = load.Open(ctx, r.rate, r.duration, r.workers, r.req)
+	} else {
+		res = load.Closed(ctx, r.workers, r.duration, r.req)
+	}
+	cpu := s.Stop()
+	m1, _ := procstat.ReadMachine()
+	out := report.Run{
+		Label:      r.label,
+		Requests:   res.Requests,
+		Errors:     res.Errors,
+		ErrorKinds: res.ErrorSummary(),
+		Seconds:    res.Elapsed.Seconds(),
+		Throughput: res.Throughput(),
+		Latency: report.Latency{P50: res.Percentile(0.50), P95: res.Percentile(0.95),
+			P99: res.Percentile(0.99), Max: res.Max()},
+		MachineBusy: procstat.Utilisation(m0, m1),
+	}
+	h.setCPU(&out, cpu, res.Requests-res.Errors)
+	setOther(&out, cpu, m0, m1)
+	h.log.Info("result", "what", r.label, "req/s", fmt.Sprintf("%.0f", out.Throughput),
+		"p50", report.MS(out.Latency.P50), "p99", report.MS(out.Latency.P99), "errors", out.Errors, "kinds", out.ErrorKinds)
+	return out, res
+}
+
+// setCPU fills the CPU figures of a run from the groups' CPU time and its successful requests.
+func (h *harness) setCPU(out *report.Run, cpu map[string]time.Duration, ok int) {
+	if ok <= 0 {
+		return
+	}
+	out.CPUPerRequest = map[string]time.Duration{}
+	for name, d := range cpu {
+		if name == loadGenerator {
+			continue
+		}
+		out.CPUTotal += d
+		out.CPUPerRequest[name] = d / time.Duration(ok)
+	}
+}
+
+// setOther records the load generator's CPU per request and the share of the machine that other
+// work used during the run: busy time minus what the measured groups used.
+func setOther(out *report.Run, cpu map[string]time.Duration, m0, m1 procstat.Machine) {
+	total := m1.Total - m0.Total
+	if total <= 0 {
+		return
+	}
+	used := time.Duration(0)
+	for _, d := range cpu {
+		used += d
+	}
+	if ok := out.Requests - out.Errors; ok > 0 {
+		out.LoadGenerator = cpu[loadGenerator] / time.Duration(ok)
+	}
+	out.OtherBusy = max(0, float64(m1.Busy-m0.Busy-used)/float64(total))
+}
+
+// limit runs a scenario's pgbench script: clients connections at full speed, or at rate.
+func (h *harness) limit(ctx context.Context, key, script, searchPath string, clients int, rate float64, d time.Duration, vars map[string]string) (report.Run, error) {
+	mode := ""
+	if key == "search" || key == "search-short" {
+		mode = "extended" // the customer service plans every search for its keyword (QueryExecModeExec)
+	}
+	label := fmt.Sprintf("pgbench, %d clients", clients)
+	if rate > 0 {
+		label = fmt.Sprintf("pgbench, %.0f/s", rate)
+	}
+	h.log.Info("run", "what", key+" "+label, "duration", d)
+	name := key
+	if rate > 0 {
+		name += "-rate"
+	}
+	run := pgbench.Run{Binary: h.pgbench, Host: h.adminURL.Hostname(), Port: h.adminURL.Port(), User: h.adminURL.User.Username(),
+		DB: benchDB, SearchPath: searchPath, Script: script, Clients: clients, Threads: 2, Duration: d, Rate: rate,
+		Vars: vars, Mode: mode, WorkDir: filepath.Join(h.o.work, "pgbench"), Name: name}
+	if run.Port == "" {
+		run.Port = "5432"
+	}
+	m0, _ := procstat.ReadMachine()
+	s := procstat.Start([]procstat.Group{{Name: "postgres", Match: procstat.PostgresFor(benchDB)}}, 200*time.Millisecond)
+	res, err := run.Exec(ctx)
+	cpu := s.Stop()
+	m1, _ := procstat.ReadMachine()
+	if err != nil {
+		return report.Run{}, err
+	}
+	out := report.Run{
+		Label:      label,
+		Requests:   res.Transactions,
+		Errors:     res.Failed,
+		Seconds:    d.Seconds(),
+		Throughput: res.TPS,
+		Latency: report.Latency{P50: res.Percentile(0.50), P95: res.Percentile(0.95), P99: res.Percentile(0.99),
+			Max: res.Percentile(1)},
+		MachineBusy: procstat.Utilisation(m0, m1),
+		Command:     res.Command,
+	}
+	h.setCPU(&out, cpu, res.Transactions-res.Failed)
+	h.log.Info("result", "what", key+" "+label, "tps", fmt.Sprintf("%.0f", out.Throughput),
+		"p50", report.MS(out.Latency.P50), "p99", report.MS(out.Latency.P99))
+	return out, nil
+}
+
+// scriptParams are the values the pgbench scripts are filled with.
+func (h *harness) scriptParams(ctx context.Context) scenario.ScriptParams {
+	return scenario.ScriptParams{
+		FirstDay:        h.layout.FirstDay.Format("2006-01-02"),
+		PerDay:          h.layout.PerDay,
+		Customers:       h.layout.Customers,
+		Keywords:        len(h.keywords),
+		KeywordTable:    "bench_keywords",
+		PayloadCreated:  h.payload(ctx, "customer", "crm.customer.customer.created", 1500),
+		PayloadUpdated:  h.payload(ctx, "customer", "crm.customer.customer.updated", 1500),
+		PayloadFollowUp: h.payload(ctx, "followup", "crm.followup.followup.created", 800),
+	}
+}
+
+// payload is the average size of the events of a subject in a service's outbox (def when there
+// are none yet), so that pgbench writes rows of the same size.
+func (h *harness) payload(ctx context.Context, schema, subject string, def int) int {
+	var n *float64
+	err := h.pool.QueryRow(ctx, fmt.Sprintf(`SELECT avg(length(payload)) FROM %s.outbox WHERE subject = $1 AND event_id IS NOT NULL
+		AND payload NOT LIKE 'x%%'`, schema), subject).Scan(&n)
+	if err != nil || n == nil {
+		return def
+	}
+	return int(*n)
+}
+
+// settle waits until the suite has caught up with the last run: no outbox row pending and no
+// event waiting for any consumer, so that one scenario's tail does not slow the next.
+func (h *harness) settle(ctx context.Context) {
+	start := time.Now()
+	nc, err := nats.Connect(h.suite.NATSURL)
+	if err != nil {
+		h.log.Warn("settle: nats", "error", err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	for time.Since(start) < 5*time.Minute {
+		pending := h.pendingOutbox(ctx)
+		backlog := h.consumerBacklog(ctx, js)
+		if pending == 0 && backlog == 0 {
+			break
+		}
+		if wait(ctx, 250*time.Millisecond) != nil {
+			return
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		h.log.Info("settled", "took", d.Round(100*time.Millisecond))
+	}
+	// Every run starts from a fresh checkpoint, so that none pays for the last one's dirty pages
+	// or for full-page writes after a checkpoint that happened to fall into it.
+	if _, err := h.pool.Exec(ctx, "CHECKPOINT"); err != nil {
+		h.log.Warn("settle: checkpoint", "error", err)
+	}
+	_ = wait(ctx, time.Second)
+}
+
+func (h *harness) pendingOutbox(ctx context.Context) int64 {
+	var total int64
+	for _, schema := range []string{"customer", "followup", "needs", "tagging", "feedback"} {
+		var n int64
+		if err := h.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s.outbox WHERE published_at IS NULL`, schema)).Scan(&n); err == nil {
+			total += n
+		}
+	}
+	return total
+}
+
+func (h *harness) consumerBacklog(ctx context.Context, js jetstream.JetStream) uint64 {
+	s, err := js.Stream(ctx, "CRM_EVENTS")
+	if err != nil {
+		return 0
+	}
+	var total uint64
+	lister := s.ListConsumers(ctx)
+	for info := range lister.Info() {
+		total += info.NumPending + uint64(info.NumAckPending)
+	}
+	return total
+}

@@ -1,0 +1,255 @@
+// Package procstat measures CPU time from Linux's /proc: per process (utime + stime of
+// /proc/<pid>/stat), for a group of processes sampled in the background so that short-lived ones
+// (PostgreSQL backends of pgbench) are counted up to their last sample, and for the whole machine
+// (/proc/stat).
+//
+// It reads files only; it starts and stops nothing.
+package procstat
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ticksPerSecond is USER_HZ, 100 on every Linux architecture Go supports (the kernel fixes it
+// for user space, whatever CONFIG_HZ is).
+const ticksPerSecond = 100
+
+// Ticks returns the CPU time the process has used so far (user + system, itself only).
+func Ticks(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStat(b)
+}
+
+// parseStat reads utime and stime (fields 14 and 15) of a /proc/<pid>/stat line. The command
+// name (field 2) is in parentheses and may hold spaces, so fields are counted after its last ')'.
+func parseStat(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("procstat: malformed stat line")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// After ')': state is field 3, so utime (14) is f[11] and stime (15) f[12].
+	if len(f) < 13 {
+		return 0, fmt.Errorf("procstat: short stat line")
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("procstat: bad utime/stime %q %q", f[11], f[12])
+	}
+	return time.Duration(u+s) * time.Second / ticksPerSecond, nil
+}
+
+// Machine is a snapshot of /proc/stat's first line: busy and total CPU time of all cores.
+type Machine struct{ Busy, Total time.Duration }
+
+// ReadMachine reads the machine's CPU counters.
+func ReadMachine() (Machine, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return Machine{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return Machine{}, fmt.Errorf("procstat: unexpected /proc/stat")
+	}
+	var total, idle int64
+	for i, s := range f[1:] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return Machine{}, fmt.Errorf("procstat: /proc/stat: %w", err)
+		}
+		if i >= 8 { // guest time is already counted in user time
+			break
+		}
+		total += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	tick := time.Second / ticksPerSecond
+	return Machine{Busy: time.Duration(total-idle) * tick, Total: time.Duration(total) * tick}, nil
+}
+
+// Utilisation is the busy share of all cores between two snapshots (0–1).
+func Utilisation(a, b Machine) float64 {
+	if b.Total <= a.Total {
+		return 0
+	}
+	return float64(b.Busy-a.Busy) / float64(b.Total-a.Total)
+}
+
+// Match selects processes by their command line (NUL bytes replaced by spaces) and comm name.
+type Match func(comm, cmdline string) bool
+
+// Group is a set of processes whose CPU time is summed: fixed pids plus, while a Sampler runs,
+// every process matching a Match.
+type Group struct {
+	Name string
+	Pids []int
+	// Match, when set, adds every running process it accepts (looked up at each sample).
+	Match Match
+}
+
+// Sampler samples groups' CPU time in the background, remembering each process's first and last
+// value, so that CPU of a process that exits between two samples is counted up to its last one.
+type Sampler struct {
+	groups []Group
+	every  time.Duration
+
+	mu    sync.Mutex
+	first map[string]map[int]time.Duration
+	last  map[string]map[int]time.Duration
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// Start samples the groups now and then every interval until Stop.
+func Start(groups []Group, every time.Duration) *Sampler {
+	s := &Sampler{groups: groups, every: every, first: map[string]map[int]time.Duration{},
+		last: map[string]map[int]time.Duration{}, done: make(chan struct{})}
+	for _, g := range groups {
+		s.first[g.Name] = map[int]time.Duration{}
+		s.last[g.Name] = map[int]time.Duration{}
+	}
+	s.sample(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.sample(false)
+			}
+		}
+	}()
+	return s
+}
+
+// Stop takes a last sample and returns the CPU time each group used since Start.
+func (s *Sampler) Stop() map[string]time.Duration {
+	s.stop()
+	<-s.done
+	s.sample(false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]time.Duration{}
+	for _, g := range s.groups {
+		var sum time.Duration
+		for pid, last := range s.last[g.Name] {
+			sum += last - s.first[g.Name][pid]
+		}
+		out[g.Name] = sum
+	}
+	return out
+}
+
+// sample reads every group's processes. On the first sample every process found sets the
+// baseline; a process first seen later started during the run, so its baseline is zero.
+func (s *Sampler) sample(initial bool) {
+	var all []proc
+	needScan := false
+	for _, g := range s.groups {
+		needScan = needScan || g.Match != nil
+	}
+	if needScan {
+		all = scan()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.groups {
+		seen := map[int]time.Duration{}
+		for _, pid := range g.Pids {
+			if t, err := Ticks(pid); err == nil {
+				seen[pid] = t
+			}
+		}
+		if g.Match != nil {
+			for _, p := range all {
+				if g.Match(p.comm, p.cmdline) {
+					seen[p.pid] = p.cpu
+				}
+			}
+		}
+		for pid, t := range seen {
+			if _, ok := s.first[g.Name][pid]; !ok {
+				if initial {
+					s.first[g.Name][pid] = t
+				} else {
+					s.first[g.Name][pid] = 0
+				}
+			}
+			s.last[g.Name][pid] = t
+		}
+	}
+}
+
+type proc struct {
+	pid           int
+	comm, cmdline string
+	cpu           time.Duration
+}
+
+// scan lists the running processes with their names and CPU time.
+func scan() []proc {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	out := make([]proc, 0, len(dirs))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(d + "/comm")
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(d + "/cmdline")
+		cpu, err := Ticks(pid)
+		if err != nil {
+			continue
+		}
+		out = append(out, proc{pid: pid, comm: strings.TrimSpace(string(comm)),
+			cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " ")), cpu: cpu})
+	}
+	return out
+}
+
+// PostgresFor matches the PostgreSQL server processes that work for database db: its backends
+// (their command line names the database, "postgres: 15/main: postgres crm_bench 127.0.0.1(…)")
+// and the shared background processes (checkpointer, background writer, WAL writer, autovacuum),
+// but not the backends of other databases on the same server.
+func PostgresFor(db string) Match {
+	shared := []string{"checkpointer", "background writer", "walwriter", "autovacuum launcher",
+		"logical replication launcher", "archiver", "stats collector"}
+	return func(comm, cmdline string) bool {
+		if comm != "postgres" && !strings.HasPrefix(cmdline, "postgres") && !strings.Contains(cmdline, "/postgres ") {
+			return false
+		}
+		if strings.Contains(cmdline, " "+db+" ") || strings.HasSuffix(cmdline, " "+db) {
+			return true
+		}
+		for _, s := range shared {
+			if strings.HasSuffix(cmdline, ": "+s) || strings.HasSuffix(cmdline, ": "+s+" ") {
+				return true
+			}
+		}
+		return false
+	}
+}

@@ -1,0 +1,149 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crmsuite/crm/pkg/events"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
+)
+
+// consumeBatch runs ConsumeBatch in the background until the test ends.
+func consumeBatch(t *testing.T, js jetstream.JetStream, nc *nats.Conn, cfg events.ConsumerConfig, h events.BatchHandler, dl events.DeadLetter) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- events.ConsumeBatch(ctx, js, nc, cfg, h, dl, testLogger(t)) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("ConsumeBatch returned %v, want context.Canceled", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("ConsumeBatch did not return after cancel")
+		}
+	})
+}
+
+func TestConsumeBatchHandlesEachEventOnceInOrderAndInBatches(t *testing.T) {
+	t.Parallel()
+	nc, js, s := broker(t)
+	var evs []*eventsv1.Event
+	for i := range 120 {
+		evs = append(evs, newEvent(t, context.Background(), fmt.Sprintf("C%03d", i)))
+	}
+	publish(t, js, evs[:100]...) // waiting before the consumer starts: they come in batches
+
+	var mu sync.Mutex
+	var order []string
+	var sizes []int
+	var dl deadLetters
+	consumeBatch(t, js, nc, events.ConsumerConfig{Durable: "batches", BatchSize: 30},
+		func(_ context.Context, got []*eventsv1.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			sizes = append(sizes, len(got))
+			for _, ev := range got {
+				order = append(order, ev.GetSubject())
+			}
+			return nil
+		}, dl.store)
+	publish(t, js, evs[100:]...)
+
+	eventually(t, 10*time.Second, "all events handled and acked", func() bool {
+		mu.Lock()
+		n := len(order)
+		mu.Unlock()
+		return n >= len(evs) && consumerDone(t, s, "batches")
+	})
+	time.Sleep(300 * time.Millisecond) // room for a wrong redelivery to show
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != len(evs) {
+		t.Fatalf("handled %d events, want %d", len(order), len(evs))
+	}
+	for i, ev := range evs {
+		if order[i] != ev.GetSubject() {
+			t.Fatalf("event %d handled as %s, want %s (stream order)", i, order[i], ev.GetSubject())
+		}
+	}
+	biggest := 0
+	for _, n := range sizes {
+		if n > 30 {
+			t.Fatalf("a batch of %d, above BatchSize 30", n)
+		}
+		biggest = max(biggest, n)
+	}
+	if biggest < 2 {
+		t.Errorf("batch sizes %v: waiting events were not batched", sizes)
+	}
+	if got := dl.list(); len(got) != 0 {
+		t.Errorf("dead letters %v, want none", got)
+	}
+}
+
+func TestConsumeBatchIsolatesABadEvent(t *testing.T) {
+	t.Parallel()
+	nc, js, s := broker(t)
+	var evs []*eventsv1.Event
+	for i := range 10 {
+		evs = append(evs, newEvent(t, context.Background(), fmt.Sprintf("C%d", i)))
+	}
+	bad := newEvent(t, context.Background(), "BAD")
+	publish(t, js, evs[:5]...)
+	publish(t, js, bad)
+	publish(t, js, evs[5:]...)
+
+	var seen counter
+	var dl deadLetters
+	consumeBatch(t, js, nc, events.ConsumerConfig{Durable: "isolate", MaxDeliver: 3, Backoff: []time.Duration{50 * time.Millisecond}},
+		func(_ context.Context, got []*eventsv1.Event) error {
+			for _, ev := range got {
+				if ev.GetSubject() == "BAD" {
+					return errors.New("constraint violated") // nothing of this batch is committed
+				}
+			}
+			for _, ev := range got {
+				seen.inc(ev.GetId())
+			}
+			return nil
+		}, dl.store)
+
+	eventually(t, 10*time.Second, "the bad event dead-lettered and the rest acked", func() bool {
+		return len(dl.list()) == 1 && consumerDone(t, s, "isolate")
+	})
+	for _, ev := range evs {
+		if n := seen.get(ev.GetId()); n != 1 {
+			t.Errorf("good event %s committed %d times, want 1", ev.GetSubject(), n)
+		}
+	}
+	got := dl.list()
+	if dec, err := events.Decode(got[0].msg.Data); err != nil || dec.GetId() != bad.GetId() {
+		t.Errorf("dead letter holds %v (%v), want the bad event", dec, err)
+	}
+	if want := events.ReasonMaxDeliveries + " (3): constraint violated"; got[0].reason != want {
+		t.Errorf("reason %q, want %q", got[0].reason, want)
+	}
+}
+
+func TestConsumeBatchRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	err := events.ConsumeBatch(context.Background(), nil, nil, events.ConsumerConfig{Durable: "x", BatchSize: -1},
+		func(context.Context, []*eventsv1.Event) error { return nil }, (&deadLetters{}).store, nil)
+	if err == nil {
+		t.Fatal("negative batch size accepted")
+	}
+	err = events.ConsumeBatch(context.Background(), nil, nil, events.ConsumerConfig{Durable: "x"}, nil, (&deadLetters{}).store, nil)
+	if err == nil {
+		t.Fatal("nil handler accepted")
+	}
+}
