@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/crmsuite/crm/deploy/bench/internal/report"
 )
 
 func main() {
@@ -55,6 +58,7 @@ type options struct {
 	reseed     bool
 	keep       bool
 	summarise  bool
+	render     string
 }
 
 func run(ctx context.Context, log *slog.Logger, args []string) error {
@@ -76,6 +80,7 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.BoolVar(&o.reseed, "reseed", false, "rebuild the seeded template database even if it is current")
 	fs.BoolVar(&o.keep, "keep", false, "keep the benchmark database (crm_bench) afterwards")
 	fs.BoolVar(&o.summarise, "summarise", false, "only print where the CPU of the given profile files goes, as the report does")
+	fs.StringVar(&o.render, "render", "", "only write the document again from a results-*.json of an earlier run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +101,9 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	if o.out == "" {
 		o.out = filepath.Join(root, "docs", "benchmarks.md")
+	}
+	if o.render != "" {
+		return renderAgain(o.render, o.out)
 	}
 	if o.work == "" {
 		o.work = filepath.Join(root, ".data", "bench")
@@ -135,3 +143,18 @@ func wait(ctx context.Context, d time.Duration) error {
 }
 
 func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
+
+// renderAgain writes the document from the raw results of an earlier run, with this version's
+// description of the method.
+func renderAgain(results, out string) error {
+	b, err := os.ReadFile(results)
+	if err != nil {
+		return err
+	}
+	var r report.Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", results, err)
+	}
+	r.Method = method(nil)
+	return report.WriteDoc(out, r)
+}
