@@ -18,8 +18,9 @@ import (
 // ConsumerName is the durable JetStream consumer shared by all audit replicas.
 const ConsumerName = "audit"
 
-// ConsumerConfig is how the audit service consumes: every CRM event, one at a time per replica,
-// so that records enter the chain in stream order on the happy path.
+// ConsumerConfig is how the audit service consumes: every CRM event, in batches of what has
+// arrived (one transaction each), one batch at a time per replica, so that records enter the
+// chain in stream order on the happy path.
 func ConsumerConfig() events.ConsumerConfig {
 	return events.ConsumerConfig{
 		Durable:        ConsumerName,
@@ -31,7 +32,28 @@ func ConsumerConfig() events.ConsumerConfig {
 // Ingest records every CRM change event until ctx is done (see events.Consume); run it next to
 // the gRPC server.
 func (s *Server) Ingest(ctx context.Context, js jetstream.JetStream, nc *nats.Conn) error {
-	return events.Consume(ctx, js, nc, ConsumerConfig(), s.HandleEvent, s.DeadLetter, s.log)
+	return events.ConsumeBatch(ctx, js, nc, ConsumerConfig(), s.HandleEvents, s.DeadLetter, s.log)
+}
+
+// HandleEvents appends a batch of events to the chain in one transaction; like HandleEvent it
+// skips events already recorded. An event that cannot be recorded fails the batch; the consumer
+// then hands the events over one at a time, and that one ends as a dead letter.
+func (s *Server) HandleEvents(ctx context.Context, evs []*eventsv1.Event) error {
+	now := time.Now()
+	es := make([]audit.Entry, len(evs))
+	for i, ev := range evs {
+		e, err := audit.FromEvent(ev, now)
+		if err != nil {
+			return err
+		}
+		es[i] = e
+	}
+	n, err := s.store.AppendBatch(ctx, es)
+	if err != nil {
+		return err
+	}
+	s.log.LogAttrs(ctx, slog.LevelDebug, "audit events recorded", slog.Int("events", len(evs)), slog.Int("new", n))
+	return nil
 }
 
 // HandleEvent appends ev to the chain. It is idempotent: an event already recorded (redelivered,

@@ -122,6 +122,72 @@ func (s *Store) Append(ctx context.Context, e audit.Entry) (rec audit.Record, du
 	return rec, duplicate, nil
 }
 
+// AppendBatch records entries, in order, as the next links of the chain in one transaction (one
+// lock, one look-up of the tail, one insert), skipping entries whose event is already recorded
+// (redelivered) or repeated within the batch. It returns how many it added.
+func (s *Store) AppendBatch(ctx context.Context, es []audit.Entry) (int, error) {
+	if len(es) == 0 {
+		return 0, nil
+	}
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.EventID
+	}
+	added := 0
+	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", appendLockKey); err != nil {
+			return fmt.Errorf("lock chain: %w", err)
+		}
+		rows, err := tx.Query(ctx, "SELECT event_id::text FROM audit_events WHERE event_id = ANY($1::uuid[])", ids)
+		if err != nil {
+			return fmt.Errorf("look up events: %w", err)
+		}
+		known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("look up events: %w", err)
+		}
+		seen := make(map[string]bool, len(es))
+		for _, id := range known {
+			seen[id] = true
+		}
+		var tail audit.Link
+		err = tx.QueryRow(ctx, "SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1").
+			Scan(&tail.Sequence, &tail.Hash)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read chain tail: %w", err)
+		}
+		var recs []audit.Record
+		for _, e := range es {
+			if seen[e.EventID] {
+				continue
+			}
+			seen[e.EventID] = true
+			rec := audit.Chain(tail, e)
+			tail = rec.Head()
+			recs = append(recs, rec)
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"audit_events"}, []string{"sequence", "event_id", "event_type", "source",
+			"entity_type", "entity_id", "event_time", "actor_id", "actor_role", "actor_team", "changes", "trace_id",
+			"prev_hash", "hash"}, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+			r := recs[i]
+			return []any{r.Sequence, r.EventID, r.EventType, r.Source, r.EntityType, r.EntityID, r.EventTime,
+				r.Actor.UserID, r.Actor.Role, r.Actor.TeamID, nonNil(r.Changes), r.TraceID, r.PrevHash, r.Hash}, nil
+		}))
+		if err != nil {
+			return fmt.Errorf("insert records: %w", err)
+		}
+		added = len(recs)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: append %d events: %w", len(es), err)
+	}
+	return added, nil
+}
+
 // nonNil keeps an empty change list from being sent as NULL.
 func nonNil(b []byte) []byte {
 	if b == nil {

@@ -460,3 +460,31 @@ func sequences(rs []audit.Record) []int64 {
 	}
 	return out
 }
+
+func TestAppendBatchChainsSkipsDuplicatesAndVerifies(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	e1, e2, e3, e4 := entry(1, "CUST-1", "customer", "u-1", "customer.created"), entry(2, "CUST-1", "customer", "u-1", "customer.updated"),
+		entry(3, "CUST-2", "customer", "u-2", "customer.created"), entry(4, "CUST-2", "customer", "u-2", "customer.updated")
+	first := mustAppend(t, s, e1)
+	batch := []audit.Entry{e1 /* already recorded */, e2, e3, e3 /* repeated within the batch */, e4}
+	n, err := s.AppendBatch(ctx, batch)
+	if err != nil || n != 3 {
+		t.Fatalf("AppendBatch = %d, %v; want 3 new", n, err)
+	}
+	if n, err := s.AppendBatch(ctx, batch); err != nil || n != 0 {
+		t.Fatalf("AppendBatch again = %d, %v; want 0", n, err)
+	}
+	recs, err := s.List(ctx, audit.Filter{}, 0, 10)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("List = %d records, %v; want 4", len(recs), err)
+	}
+	if recs[3].EventID != first.EventID || recs[0].Sequence != 4 || recs[0].EventID != batch[4].EventID {
+		t.Fatalf("records out of order: %+v", recs)
+	}
+	v, err := s.Verify(ctx)
+	if err != nil || !v.OK || v.Checked != 4 {
+		t.Fatalf("Verify = %+v, %v", v, err)
+	}
+}

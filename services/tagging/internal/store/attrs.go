@@ -18,43 +18,75 @@ import (
 // ApplyCustomerEvent keeps customer_attrs (type, status, province) from one customer event; other
 // events are ignored. It is idempotent and ignores events older than the row it has.
 func (s *Store) ApplyCustomerEvent(ctx context.Context, ev *eventsv1.Event) error {
-	if ev.GetEntityType() != "customer" || ev.GetData() == nil {
+	return s.ApplyCustomerEvents(ctx, []*eventsv1.Event{ev})
+}
+
+// customerAttrs is one row of customer_attrs.
+type customerAttrs struct {
+	id, typ, status, province string
+	version                   int64
+}
+
+// ApplyCustomerEvents is ApplyCustomerEvent for several events in one statement: of several
+// events of one customer the newest counts (ON CONFLICT may not touch a row twice).
+func (s *Store) ApplyCustomerEvents(ctx context.Context, evs []*eventsv1.Event) error {
+	newest := map[string]customerAttrs{}
+	var order []string
+	for _, ev := range evs {
+		if ev.GetEntityType() != "customer" || ev.GetData() == nil {
+			continue
+		}
+		var c customerv1.Customer
+		if err := ev.GetData().UnmarshalTo(&c); err != nil {
+			return fmt.Errorf("customer event %s: %w", ev.GetId(), err)
+		}
+		a := customerAttrs{id: ev.GetSubject(), province: c.GetAddress().GetProvince(), version: ev.GetEntityVersion()}
+		if c.GetType() != customerv1.CustomerType_CUSTOMER_TYPE_UNSPECIFIED {
+			a.typ = strings.ToLower(strings.TrimPrefix(c.GetType().String(), "CUSTOMER_TYPE_"))
+		}
+		if c.GetStatus() != customerv1.CustomerStatus_CUSTOMER_STATUS_UNSPECIFIED {
+			a.status = strings.ToLower(strings.TrimPrefix(c.GetStatus().String(), "CUSTOMER_STATUS_"))
+		}
+		if p, ok := validate.Province(a.province); ok {
+			a.province = p
+		}
+		old, seen := newest[a.id]
+		if !seen {
+			order = append(order, a.id)
+		}
+		if !seen || a.version > old.version {
+			newest[a.id] = a
+		}
+	}
+	if len(order) == 0 {
 		return nil
 	}
-	var c customerv1.Customer
-	if err := ev.GetData().UnmarshalTo(&c); err != nil {
-		return fmt.Errorf("customer event %s: %w", ev.GetId(), err)
-	}
-	typ, status := "", ""
-	if c.GetType() != customerv1.CustomerType_CUSTOMER_TYPE_UNSPECIFIED {
-		typ = strings.ToLower(strings.TrimPrefix(c.GetType().String(), "CUSTOMER_TYPE_"))
-	}
-	if c.GetStatus() != customerv1.CustomerStatus_CUSTOMER_STATUS_UNSPECIFIED {
-		status = strings.ToLower(strings.TrimPrefix(c.GetStatus().String(), "CUSTOMER_STATUS_"))
-	}
-	province := c.GetAddress().GetProvince()
-	if p, ok := validate.Province(province); ok {
-		province = p
+	n := len(order)
+	ids, types, statuses, provinces, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+	for i, id := range order {
+		a := newest[id]
+		ids[i], types[i], statuses[i], provinces[i], versions[i] = a.id, a.typ, a.status, a.province, a.version
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO customer_attrs (customer_id, type, status, province, version)
-		VALUES ($1, $2, $3, $4, $5)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
 		ON CONFLICT (customer_id) DO UPDATE SET type = excluded.type, status = excluded.status,
 			province = excluded.province, version = excluded.version, updated_at = now()
 		WHERE customer_attrs.version < excluded.version`,
-		ev.GetSubject(), typ, status, province, ev.GetEntityVersion())
+		ids, types, statuses, provinces, versions)
 	if err != nil {
-		return fmt.Errorf("store customer attributes of %s: %w", ev.GetSubject(), err)
+		return fmt.Errorf("store customer attributes of %d customers: %w", n, err)
 	}
 	return nil
 }
 
 // ConsumeCustomerAttrs keeps customer_attrs up to date from the customer events until ctx is
-// done, with its own durable consumer (e.g. "tagging-customer-attrs").
+// done, with its own durable consumer (e.g. "tagging-customer-attrs"), in batches of what has
+// arrived (events.ConsumeBatch: one statement and one commit per batch, not per event).
 func (s *Store) ConsumeCustomerAttrs(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, durable string, log *slog.Logger) error {
-	return events.Consume(ctx, js, nc, events.ConsumerConfig{
+	return events.ConsumeBatch(ctx, js, nc, events.ConsumerConfig{
 		Durable:        durable,
 		FilterSubjects: []string{"crm.customer.customer.>"},
-	}, s.ApplyCustomerEvent, func(_ context.Context, seq uint64, _ *jetstream.RawStreamMsg, reason string) error {
+	}, s.ApplyCustomerEvents, func(_ context.Context, seq uint64, _ *jetstream.RawStreamMsg, reason string) error {
 		// The customer's next event rewrites the whole row, so a dropped one is repaired then.
 		log.Error("customer event dropped from attributes", "stream_seq", seq, "reason", reason)
 		return nil

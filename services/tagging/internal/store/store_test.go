@@ -582,3 +582,41 @@ func TestListTagsPagesInCategoryOrder(t *testing.T) {
 		t.Fatalf("with deleted = %v", got)
 	}
 }
+
+func TestCustomerAttributesInOneBatchKeepTheNewest(t *testing.T) {
+	t.Parallel()
+	st, pool := newStore(t)
+	ctx := context.Background()
+	const c1, c2 = "CUST-20260101-0001", "CUST-20260101-0002"
+	batch := []*eventsv1.Event{
+		customerEvent(t, c1, 1, customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE, customerv1.CustomerStatus_CUSTOMER_STATUS_POTENTIAL, "广东"),
+		customerEvent(t, c2, 1, customerv1.CustomerType_CUSTOMER_TYPE_OTHER, customerv1.CustomerStatus_CUSTOMER_STATUS_LOST, "北京"),
+		customerEvent(t, c1, 3, customerv1.CustomerType_CUSTOMER_TYPE_PARTNER, customerv1.CustomerStatus_CUSTOMER_STATUS_ACTIVE, "浙江省"),
+		customerEvent(t, c1, 2, customerv1.CustomerType_CUSTOMER_TYPE_OTHER, customerv1.CustomerStatus_CUSTOMER_STATUS_LOST, "北京"),
+		{Id: "x", Type: "followup.created", EntityType: "followup", Subject: "F1"},
+	}
+	if err := st.ApplyCustomerEvents(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ApplyCustomerEvents(ctx, batch[:2]); err != nil { // older than what is stored: no change
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id, typ, status, province string
+		version                   int64
+	}{
+		{c1, "partner", "active", "浙江省", 3},
+		{c2, "other", "lost", "北京市", 1},
+	}
+	for _, tt := range tests {
+		var typ, status, province string
+		var version int64
+		if err := pool.QueryRow(ctx, `SELECT type, status, province, version FROM customer_attrs WHERE customer_id = $1`, tt.id).
+			Scan(&typ, &status, &province, &version); err != nil {
+			t.Fatal(err)
+		}
+		if typ != tt.typ || status != tt.status || province != tt.province || version != tt.version {
+			t.Errorf("%s: attrs = %s %s %s v%d, want %s %s %s v%d", tt.id, typ, status, province, version, tt.typ, tt.status, tt.province, tt.version)
+		}
+	}
+}
