@@ -49,8 +49,9 @@ type Spec struct {
 	Domain string
 	// Policy is the service's permission table.
 	Policy authz.Policy
-	// Setup registers the service's gRPC handlers on d.Server and returns the event consumers to
-	// run once the event stream exists (each runs until its context ends).
+	// Setup registers the service's gRPC handlers on d.Server and returns the background tasks
+	// (event consumers, job workers) to run once the event stream exists; each runs until its
+	// context ends.
 	Setup func(ctx context.Context, d *Deps) ([]func(ctx context.Context) error, error)
 	// Ready, when set, decides readiness; by default a service is ready while its database
 	// answers. NATS is not part of the default: writes go on while NATS is down, the outbox holds
