@@ -17,6 +17,7 @@ import (
 	"github.com/crmsuite/crm/pkg/apierr"
 	"github.com/crmsuite/crm/pkg/authn"
 	"github.com/crmsuite/crm/pkg/authz"
+	"github.com/crmsuite/crm/pkg/sheet"
 	"github.com/crmsuite/crm/pkg/validate"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	"github.com/crmsuite/crm/services/customer/internal/customer"
@@ -363,10 +364,10 @@ func (s *Transfer) DownloadImportJobIssues(req *customerv1.DownloadImportJobIssu
 	if english(lang) {
 		name = "import-issues-" + id + ".csv"
 	}
-	if err := stream.Send(&customerv1.FileChunk{FileName: name, ContentType: transfer.ContentType(transfer.FormatCSV)}); err != nil {
+	if err := stream.Send(&customerv1.FileChunk{FileName: name, ContentType: sheet.ContentType(transfer.FormatCSV)}); err != nil {
 		return err
 	}
-	w := newChunkWriter(stream)
+	w := sheet.NewChunkWriter(func(b []byte) error { return stream.Send(&customerv1.FileChunk{Data: b}) })
 	report, err := transfer.NewIssueReport(w, lang)
 	if err != nil {
 		return err
@@ -444,10 +445,10 @@ func (s *Transfer) ExportCustomers(req *customerv1.ExportCustomersRequest, strea
 			s.log.Error("audit export", "export_id", rec.ID, "err", err)
 		}
 	}()
-	if err := stream.Send(&customerv1.FileChunk{FileName: name, ContentType: transfer.ContentType(format)}); err != nil {
+	if err := stream.Send(&customerv1.FileChunk{FileName: name, ContentType: sheet.ContentType(format)}); err != nil {
 		return err
 	}
-	w := newChunkWriter(stream)
+	w := sheet.NewChunkWriter(func(b []byte) error { return stream.Send(&customerv1.FileChunk{Data: b}) })
 	exp, err := transfer.NewExporter(w, format, lang, rec.Masked)
 	if err != nil {
 		return err
@@ -464,44 +465,6 @@ func (s *Transfer) ExportCustomers(req *customerv1.ExportCustomersRequest, strea
 	}
 	rec.Completed = true
 	return nil
-}
-
-// chunkWriter turns a byte stream into FileChunk messages of about 64 KiB.
-type chunkWriter struct {
-	stream grpc.ServerStreamingServer[customerv1.FileChunk]
-	buf    []byte
-}
-
-const chunkSize = 64 << 10
-
-func newChunkWriter(stream grpc.ServerStreamingServer[customerv1.FileChunk]) *chunkWriter {
-	return &chunkWriter{stream: stream, buf: make([]byte, 0, chunkSize)}
-}
-
-func (w *chunkWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		k := min(len(p), chunkSize-len(w.buf))
-		w.buf = append(w.buf, p[:k]...)
-		p = p[k:]
-		if len(w.buf) == chunkSize {
-			if err := w.Flush(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return n, nil
-}
-
-// Flush sends what is buffered. The message is marshalled before Send returns, so the buffer can
-// be reused.
-func (w *chunkWriter) Flush() error {
-	if len(w.buf) == 0 {
-		return nil
-	}
-	err := w.stream.Send(&customerv1.FileChunk{Data: w.buf})
-	w.buf = w.buf[:0]
-	return err
 }
 
 // transferError maps the store's job errors to API errors.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/crmsuite/crm/pkg/sheet"
 	"github.com/crmsuite/crm/services/customer/internal/transfer"
 )
 
@@ -15,7 +16,7 @@ func BenchmarkReadAndConvert(b *testing.B) {
 		rows = append(rows, zhRow(i))
 	}
 	var xbuf bytes.Buffer
-	exp, _ := transfer.NewWriter(&xbuf, transfer.FormatXLSX, "Sheet1")
+	exp, _ := sheet.NewWriter(&xbuf, sheet.XLSX, "Sheet1")
 	for _, r := range rows {
 		_ = exp.Write(append([]string(nil), r...))
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/crmsuite/crm/pkg/sheet"
 	"github.com/crmsuite/crm/services/customer/internal/customer"
 )
 
@@ -102,7 +103,7 @@ var amountColumn = func() int {
 
 // Exporter writes customers as rows of an export file.
 type Exporter struct {
-	w    *Writer
+	w    *sheet.Writer
 	lang string
 	mask bool
 	row  []string
@@ -112,11 +113,11 @@ type Exporter struct {
 // NewExporter starts an export onto w and writes its header in lang (zh-CN or en). mask writes
 // personal information masked (customer.Masked).
 func NewExporter(w io.Writer, f Format, lang string, mask bool) (*Exporter, error) {
-	sheet := "客户"
+	sheetName := "客户"
 	if isEnglish(lang) {
-		sheet = "Customers"
+		sheetName = "Customers"
 	}
-	fw, err := NewWriter(w, f, sheet, amountColumn)
+	fw, err := sheet.NewWriter(w, f, sheetName, amountColumn)
 	if err != nil {
 		return nil, err
 	}
@@ -153,14 +154,14 @@ func (e *Exporter) Close() error { return e.w.Close() }
 
 // IssueReport writes the issues of an import as a CSV file (the downloadable error report).
 type IssueReport struct {
-	w    *Writer
+	w    *sheet.Writer
 	lang string
 	row  []string
 }
 
 // NewIssueReport starts a report onto w with headers in lang.
 func NewIssueReport(w io.Writer, lang string) (*IssueReport, error) {
-	fw, err := NewWriter(w, FormatCSV, "")
+	fw, err := sheet.NewWriter(w, FormatCSV, "")
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
 
+	"github.com/crmsuite/crm/pkg/sheet"
 	"github.com/crmsuite/crm/pkg/validate"
 )
 
@@ -204,7 +205,7 @@ func ScanCSV(r io.Reader, lim Limits) (Scan, error) {
 			if isFormula(cell) {
 				nFormulas++
 				if len(formulas) < maxFormulaIssues {
-					formulas = append(formulas, formulaIssue(row, ColumnLetters(i)))
+					formulas = append(formulas, formulaIssue(row, sheet.ColumnLetters(i)))
 				}
 			}
 		}
@@ -312,15 +313,6 @@ func OpenCSV(r io.Reader, sc Scan) (*Reader, error) {
 		line, _ := cr.FieldPos(0)
 		return rows.next(line, rec), rec, nil
 	}}, nil
-}
-
-// ColumnLetters returns a spreadsheet column name for a zero-based index: 0 → A, 26 → AA.
-func ColumnLetters(i int) string {
-	var b []byte
-	for i++; i > 0; i = (i - 1) / 26 {
-		b = append([]byte{byte('A' + (i-1)%26)}, b...)
-	}
-	return string(b)
 }
 
 // splitCellRef splits "AB12" into "AB" and 12.

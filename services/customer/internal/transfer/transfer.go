@@ -11,16 +11,17 @@ package transfer
 import (
 	"fmt"
 
+	"github.com/crmsuite/crm/pkg/sheet"
 	"github.com/crmsuite/crm/pkg/validate"
 )
 
 // Format is the kind of a file.
-type Format string
+type Format = sheet.Format
 
 // File formats.
 const (
-	FormatCSV  Format = "csv"
-	FormatXLSX Format = "xlsx"
+	FormatCSV  = sheet.CSV
+	FormatXLSX = sheet.XLSX
 )
 
 // Kind says what happened to a row with an issue.

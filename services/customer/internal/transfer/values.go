@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/text/width"
 
+	"github.com/crmsuite/crm/pkg/sheet"
 	"github.com/crmsuite/crm/pkg/validate"
 	"github.com/crmsuite/crm/services/customer/internal/customer"
 )
@@ -256,12 +257,8 @@ func parseMobile(s string) string {
 // unneutralise removes the apostrophe an export puts before a cell that would otherwise be taken
 // for a formula, so that an exported file imports as it was.
 func unneutralise(s string) string {
-	if len(s) > 1 && s[0] == '\'' && strings.IndexByte(formulaLead, s[1]) >= 0 {
+	if len(s) > 1 && s[0] == '\'' && strings.IndexByte(sheet.FormulaLead, s[1]) >= 0 {
 		return s[1:]
 	}
 	return s
 }
-
-// formulaLead are the characters that make a spreadsheet read a cell as a formula (or, for tab
-// and carriage return, that hide such a character).
-const formulaLead = "=+-@\t\r"

@@ -1,4 +1,4 @@
-package transfer
+package sheet
 
 import (
 	"archive/zip"
