@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"archive/zip"
+	"bytes"
+	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +97,36 @@ func TestServicesAcrossCustomers(t *testing.T) {
 		return got.Level == "high"
 	})
 
+	// Export: the customers with their follow-ups, needs and feedback in one ZIP, each part
+	// scoped, masked and audited by its own service; another rep gets the same files, empty.
+	code, h, body := s.send(t, sales1, http.MethodGet, "/v1/customers:export?include=followups,needs,feedback", "", nil)
+	if code != http.StatusOK || h.Get("Content-Type") != "application/zip" || !strings.Contains(h.Get("Content-Disposition"), ".zip") {
+		t.Fatalf("bundle: %d %v %s", code, h, body)
+	}
+	files := unzip(t, body)
+	counts := map[string]int{}
+	for name, data := range files {
+		rows := testkit.CSVRows(t, data)
+		counts[strings.SplitN(name, "-", 2)[0]] = len(rows)
+		if strings.HasPrefix(name, "跟进记录导出-") && (rows[0]["客户编号"] != c.CustomerID || rows[0]["联系人"] != "刘*") {
+			t.Fatalf("follow-up row %v", rows[0])
+		}
+	}
+	if want := map[string]int{"客户导出": 1, "跟进记录导出": 2, "需求商机导出": 1, "客户反馈导出": 1}; !maps.Equal(counts, want) {
+		t.Fatalf("bundle rows %v, want %v", counts, want)
+	}
+	code, h, body = s.send(t, sales2, http.MethodGet, "/v1/followups:export?format=xlsx", "", nil)
+	if code != http.StatusOK || !strings.Contains(h.Get("Content-Type"), "spreadsheetml") || bytes.Contains(body, []byte(f.FollowupID)) {
+		t.Fatalf("sales2 follow-up export: %d %v", code, h)
+	}
+	var refused errorBody
+	s.do(t, service, http.MethodGet, "/v1/needs:export", nil, http.StatusForbidden, nil)
+	s.do(t, sales1, http.MethodGet, "/v1/feedback:export?customerFilter="+url.QueryEscape("colour = red"), nil, http.StatusBadRequest, &refused)
+	if _, ok := refused.violations()["customer_filter"]; !ok {
+		t.Fatalf("bad customer filter: %+v", refused)
+	}
+	s.do(t, sales1, http.MethodGet, "/v1/customers:export?include=orders", nil, http.StatusBadRequest, nil)
+
 	// An owner change reaches the other services: sales2 now sees the records, sales1 no longer.
 	var cur customerResp
 	s.do(t, admin, http.MethodGet, base, nil, http.StatusOK, &cur)
@@ -114,7 +149,8 @@ func TestServicesAcrossCustomers(t *testing.T) {
 	// Every service's changes are in the audit log.
 	waitFor(t, 10*time.Second, "every service in the audit log", func() bool {
 		for _, typ := range []string{"customer.created", "followup.created", "need.created", "need.stage_changed",
-			"feedback.created", "customer_tag.assigned", "customer_level.changed", "customer.deleted"} {
+			"feedback.created", "customer_tag.assigned", "customer_level.changed", "customer.deleted",
+			"customer_export.exported", "followup_export.exported", "need_export.exported", "feedback_export.exported"} {
 			var resp struct {
 				AuditEvents []auditEvent `json:"auditEvents"`
 			}
@@ -147,4 +183,27 @@ func (s *suite) post(t *testing.T, token, path string, body any) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// unzip returns the files of a ZIP archive by name.
+func unzip(t *testing.T, data []byte) map[string][]byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f.Name] = b
+	}
+	return out
 }

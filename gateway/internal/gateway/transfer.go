@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +23,9 @@ import (
 	"github.com/crmsuite/crm/pkg/apierr"
 	"github.com/crmsuite/crm/pkg/validate"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
+	feedbackv1 "github.com/crmsuite/crm/proto/gen/go/crm/feedback/v1"
+	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
+	needsv1 "github.com/crmsuite/crm/proto/gen/go/crm/needs/v1"
 )
 
 // DefaultMaxUploadBytes bounds an import file (GATEWAY_MAX_UPLOAD_BYTES): 100 MiB.
@@ -78,6 +83,12 @@ func (g *Gateway) transferRoutes(next http.Handler) http.Handler {
 	mux.Handle("POST "+routeImport, withRoute(routeImport, http.HandlerFunc(t.upload)))
 	mux.Handle("GET "+routeExport, withRoute(routeExport, http.HandlerFunc(t.export)))
 	mux.Handle("GET "+routeIssues, withRoute(routeIssues, http.HandlerFunc(t.issues)))
+	for _, re := range recordExports {
+		if c := g.conn(re.upstream); c != nil {
+			t.records = append(t.records, boundExport{recordExport: re, conn: c})
+			mux.Handle("GET "+re.route, withRoute(re.route, t.recordExportHandler(re.name)))
+		}
+	}
 	mux.Handle("/", next)
 	return mux
 }
@@ -86,12 +97,18 @@ type transfers struct {
 	g         *Gateway
 	client    customerv1.CustomerTransferServiceClient
 	maxUpload int64
+	// records are the record exports whose service is configured.
+	records []boundExport
 }
 
 // annotate forwards the request's headers (Authorization, Accept-Language, X-Request-Id and the
-// trace context) as the generated handlers do.
+// trace context) as the generated handlers do. method is a CustomerTransferService method or a
+// full method name.
 func (t *transfers) annotate(ctx context.Context, r *http.Request, method, route string) (context.Context, error) {
-	return runtime.AnnotateContext(ctx, t.g.mux, r, "/crm.customer.v1.CustomerTransferService/"+method, runtime.WithHTTPPathPattern(route))
+	if !strings.HasPrefix(method, "/") {
+		method = "/crm.customer.v1.CustomerTransferService/" + method
+	}
+	return runtime.AnnotateContext(ctx, t.g.mux, r, method, runtime.WithHTTPPathPattern(route))
 }
 
 // fail answers with a gRPC error the way the generated handlers do.
@@ -396,6 +413,10 @@ func parseBool(r *http.Request, field string, names ...string) (bool, error) {
 }
 
 // export serves GET /v1/customers:export?format=csv|xlsx&filter=…&orderBy=…&showDeleted=…&revealPii=…
+// With include=followups,needs,feedback (any of them) the answer is a ZIP holding the customer
+// file and, for each included kind, the file of those customers' records (ExportFollowUps,
+// ExportNeeds, ExportFeedback with the same filter, format and revealPii), each service checking
+// and auditing its own part.
 func (t *transfers) export(w http.ResponseWriter, r *http.Request) {
 	format, ok := parseFormat(param(r, "format"))
 	if !ok {
@@ -412,6 +433,14 @@ func (t *transfers) export(w http.ResponseWriter, r *http.Request) {
 		t.g.writeError(w, r, 0, err)
 		return
 	}
+	include, err := t.parseInclude(param(r, "include"))
+	if err == nil && len(include) > 0 && showDeleted {
+		err = badParam("include", "导出已删除客户时不能同时导出其跟进记录、需求或反馈", "include cannot be combined with showDeleted")
+	}
+	if err != nil {
+		t.g.writeError(w, r, 0, err)
+		return
+	}
 	req := &customerv1.ExportCustomersRequest{Format: format, Filter: param(r, "filter"), OrderBy: param(r, "orderBy", "order_by"),
 		ShowDeleted: showDeleted, RevealPii: reveal}
 	ctx, cancel := context.WithTimeout(r.Context(), downloadTimeout)
@@ -422,7 +451,95 @@ func (t *transfers) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stream, err := t.client.ExportCustomers(ctx, req)
-	t.relay(w, r, stream, err)
+	if len(include) == 0 {
+		t.relay(w, r, stream, err)
+		return
+	}
+	parts := []grpc.ServerStreamingClient[customerv1.FileChunk]{stream}
+	if err == nil {
+		for _, re := range include {
+			var s grpc.ServerStreamingClient[customerv1.FileChunk]
+			s, err = re.open(ctx, re.conn, format, req.GetFilter(), reveal)
+			if err != nil {
+				break
+			}
+			parts = append(parts, s)
+		}
+	}
+	t.bundle(w, r, parts, err)
+}
+
+// parseInclude reads include=followups,needs,feedback into the record exports to bundle.
+func (t *transfers) parseInclude(v string) ([]boundExport, error) {
+	var out []boundExport
+	for _, name := range strings.Split(v, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "" {
+			continue
+		}
+		i := slices.IndexFunc(t.records, func(b boundExport) bool { return b.name == name })
+		if i < 0 {
+			return nil, badParam("include", "include 只能包含 followups、needs、feedback", "include may list followups, needs and feedback")
+		}
+		if !slices.ContainsFunc(out, func(b boundExport) bool { return b.name == name }) {
+			out = append(out, t.records[i])
+		}
+	}
+	return out, nil
+}
+
+// recordExport is the download of one service's records of the customers a customer filter selects.
+type recordExport struct {
+	// name is what include= calls it.
+	name, route, upstream, method string
+	open                          func(ctx context.Context, conn *grpc.ClientConn, format customerv1.FileFormat, customerFilter string, reveal bool) (grpc.ServerStreamingClient[customerv1.FileChunk], error)
+}
+
+type boundExport struct {
+	recordExport
+	conn *grpc.ClientConn
+}
+
+var recordExports = []recordExport{
+	{name: "followups", route: "/v1/followups:export", upstream: "followup", method: "/crm.followup.v1.FollowUpService/ExportFollowUps",
+		open: func(ctx context.Context, conn *grpc.ClientConn, f customerv1.FileFormat, filter string, reveal bool) (grpc.ServerStreamingClient[customerv1.FileChunk], error) {
+			return followupv1.NewFollowUpServiceClient(conn).ExportFollowUps(ctx, &followupv1.ExportFollowUpsRequest{Format: f, CustomerFilter: filter, RevealPii: reveal})
+		}},
+	{name: "needs", route: "/v1/needs:export", upstream: "needs", method: "/crm.needs.v1.NeedService/ExportNeeds",
+		open: func(ctx context.Context, conn *grpc.ClientConn, f customerv1.FileFormat, filter string, reveal bool) (grpc.ServerStreamingClient[customerv1.FileChunk], error) {
+			return needsv1.NewNeedServiceClient(conn).ExportNeeds(ctx, &needsv1.ExportNeedsRequest{Format: f, CustomerFilter: filter, RevealPii: reveal})
+		}},
+	{name: "feedback", route: "/v1/feedback:export", upstream: "feedback", method: "/crm.feedback.v1.FeedbackService/ExportFeedback",
+		open: func(ctx context.Context, conn *grpc.ClientConn, f customerv1.FileFormat, filter string, reveal bool) (grpc.ServerStreamingClient[customerv1.FileChunk], error) {
+			return feedbackv1.NewFeedbackServiceClient(conn).ExportFeedback(ctx, &feedbackv1.ExportFeedbackRequest{Format: f, CustomerFilter: filter, RevealPii: reveal})
+		}},
+}
+
+// recordExportHandler serves GET /v1/<records>:export?format=csv|xlsx&customerFilter=…&revealPii=…
+func (t *transfers) recordExportHandler(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		i := slices.IndexFunc(t.records, func(b boundExport) bool { return b.name == name })
+		re := t.records[i]
+		format, ok := parseFormat(param(r, "format"))
+		if !ok {
+			t.g.writeError(w, r, 0, badParam("format", "format 只能是 csv 或 xlsx", "format must be csv or xlsx"))
+			return
+		}
+		reveal, err := parseBool(r, "revealPii", "revealPii", "reveal_pii")
+		if err != nil {
+			t.g.writeError(w, r, 0, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), downloadTimeout)
+		defer cancel()
+		ctx, err = t.annotate(ctx, r, re.method, re.route)
+		if err != nil {
+			t.fail(w, r, err)
+			return
+		}
+		stream, err := re.open(ctx, re.conn, format, param(r, "customerFilter", "customer_filter"), reveal)
+		t.relay(w, r, stream, err)
+	}
 }
 
 // issues serves GET /v1/importJobs/{import_job_id}/errors.csv, the downloadable error report.
@@ -476,6 +593,59 @@ func (t *transfers) relay(w http.ResponseWriter, r *http.Request, stream grpc.Se
 			panic(http.ErrAbortHandler)
 		}
 	}
+}
+
+// bundle writes several server-streamed files as one ZIP, in order. Every stream's first message
+// (its name, or its error) is read before the answer starts, so that a refusal by any of the
+// services is an ordinary error response; a failure later aborts the download, as in relay.
+func (t *transfers) bundle(w http.ResponseWriter, r *http.Request, parts []grpc.ServerStreamingClient[customerv1.FileChunk], err error) {
+	if err != nil {
+		t.fail(w, r, err)
+		return
+	}
+	firsts := make([]*customerv1.FileChunk, len(parts))
+	for i, p := range parts {
+		if firsts[i], err = p.Recv(); err != nil {
+			t.fail(w, r, err)
+			return
+		}
+	}
+	name := strings.TrimSuffix(strings.TrimSuffix(firsts[0].GetFileName(), ".csv"), ".xlsx") + ".zip"
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(downloadTimeout))
+	h := w.Header()
+	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Disposition", contentDisposition(name))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	zw := zip.NewWriter(w)
+	for i, p := range parts {
+		// XLSX is a ZIP already; CSV compresses well.
+		method := zip.Deflate
+		if strings.HasSuffix(firsts[i].GetFileName(), ".xlsx") {
+			method = zip.Store
+		}
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: firsts[i].GetFileName(), Method: method, Modified: time.Now()})
+		if err != nil {
+			return
+		}
+		for {
+			chunk, err := p.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.g.log.WarnContext(r.Context(), "download failed after the first byte", "code", status.Code(err).String())
+				panic(http.ErrAbortHandler)
+			}
+			if _, err := fw.Write(chunk.GetData()); err != nil {
+				return // the client went away; the deferred cancel ends the streams
+			}
+		}
+		_ = rc.Flush()
+	}
+	_ = zw.Close()
 }
 
 // contentDisposition names a download: an ASCII fallback and the UTF-8 name (RFC 6266, RFC 5987),

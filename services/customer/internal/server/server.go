@@ -63,6 +63,7 @@ var Policy = authz.Policy{
 	transferMethod + "DownloadImportJobIssues": transferers,
 	transferMethod + "UndoImportJob":           transferers,
 	transferMethod + "ExportCustomers":         transferers,
+	transferMethod + "StreamCustomerRefs":      transferers,
 }
 
 // Server implements customerv1.CustomerServiceServer.

@@ -411,17 +411,7 @@ func (s *Transfer) ExportCustomers(req *customerv1.ExportCustomersRequest, strea
 			v.Add("format", validate.ReasonUnknownCode, validate.Message{ZH: "导出格式只能是 CSV 或 XLSX", EN: "format must be CSV or XLSX"})
 		}
 	}
-	conds, err := customer.ParseFilter(req.GetFilter())
-	merge(&v, err)
-	order, err := customer.ParseOrder(req.GetOrderBy())
-	merge(&v, err)
-	admin := p.Has(authn.RoleAdmin)
-	if req.GetShowDeleted() && !admin {
-		v.Add("show_deleted", validate.ReasonNotAllowed, validate.Message{ZH: "只有管理员可以导出已删除客户", EN: "only admins may export deleted customers"})
-	}
-	if req.GetRevealPii() && !admin {
-		v.Add("reveal_pii", validate.ReasonNotAllowed, validate.Message{ZH: "只有管理员可以导出未脱敏的个人信息", EN: "only admins may export personal information unmasked"})
-	}
+	in := exportInput(&v, p, reach, req.GetFilter(), req.GetOrderBy(), req.GetShowDeleted(), req.GetRevealPii())
 	if err := v.Err(); err != nil {
 		return err
 	}
@@ -453,7 +443,7 @@ func (s *Transfer) ExportCustomers(req *customerv1.ExportCustomersRequest, strea
 	if err != nil {
 		return err
 	}
-	rec.Rows, err = s.tr.ExportCustomers(ctx, store.ListInput{Reach: reach, Conditions: conds, Order: order, ShowDeleted: req.GetShowDeleted()}, exp.Write)
+	rec.Rows, err = s.tr.ExportCustomers(ctx, in, exp.Write)
 	if err != nil {
 		return mapError(err, "")
 	}
@@ -465,6 +455,63 @@ func (s *Transfer) ExportCustomers(req *customerv1.ExportCustomersRequest, strea
 	}
 	rec.Completed = true
 	return nil
+}
+
+// exportInput checks the parameters every export shares and returns the list input that selects
+// the customers to export.
+func exportInput(v *validate.Collector, p authn.Principal, reach store.Reach, filter, orderBy string, showDeleted, revealPII bool) store.ListInput {
+	conds, err := customer.ParseFilter(filter)
+	merge(v, err)
+	order, err := customer.ParseOrder(orderBy)
+	merge(v, err)
+	admin := p.Has(authn.RoleAdmin)
+	if showDeleted && !admin {
+		v.Add("show_deleted", validate.ReasonNotAllowed, validate.Message{ZH: "只有管理员可以导出已删除客户", EN: "only admins may export deleted customers"})
+	}
+	if revealPII && !admin {
+		v.Add("reveal_pii", validate.ReasonNotAllowed, validate.Message{ZH: "只有管理员可以导出未脱敏的个人信息", EN: "only admins may export personal information unmasked"})
+	}
+	return store.ListInput{Reach: reach, Conditions: conds, Order: order, ShowDeleted: showDeleted}
+}
+
+// refPageSize is how many customers one CustomerRefPage holds: large enough that a million
+// customers are a thousand messages, small enough that a page's follow-ups are one quick query.
+const refPageSize = 1000
+
+// StreamCustomerRefs streams the ids and names of the customers an export with the same filter
+// would hold, for the follow-up, needs and feedback exports. Those services audit their exports;
+// this call is not audited separately.
+func (s *Transfer) StreamCustomerRefs(req *customerv1.StreamCustomerRefsRequest, stream grpc.ServerStreamingServer[customerv1.CustomerRefPage]) error {
+	ctx := stream.Context()
+	p, reach := caller(ctx)
+	var v validate.Collector
+	in := exportInput(&v, p, reach, req.GetFilter(), "", req.GetShowDeleted(), req.GetRevealPii())
+	if err := v.Err(); err != nil {
+		return err
+	}
+	page := &customerv1.CustomerRefPage{Customers: make([]*customerv1.CustomerRef, 0, refPageSize)}
+	send := func() error {
+		if len(page.Customers) == 0 {
+			return nil
+		}
+		err := stream.Send(page)
+		page.Customers = page.Customers[:0]
+		return err
+	}
+	_, err := s.tr.ExportCustomers(ctx, in, func(c *customer.Customer) error {
+		if !req.GetRevealPii() {
+			c = c.Masked()
+		}
+		page.Customers = append(page.Customers, &customerv1.CustomerRef{CustomerId: c.ID, Name: c.Name})
+		if len(page.Customers) == refPageSize {
+			return send()
+		}
+		return nil
+	})
+	if err != nil {
+		return mapError(err, "")
+	}
+	return send()
 }
 
 // transferError maps the store's job errors to API errors.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,10 @@ func TestTransferRoleMatrix(t *testing.T) {
 			_, _, _, err := download(e.transfer.ExportCustomers(ctx, &customerv1.ExportCustomersRequest{}))
 			return err
 		},
+		"Refs": func(ctx context.Context) error {
+			_, err := customerRefs(ctx, e.transfer, &customerv1.StreamCustomerRefsRequest{})
+			return err
+		},
 	}
 	const (
 		ok     = codes.OK
@@ -189,6 +194,7 @@ func TestTransferRoleMatrix(t *testing.T) {
 		"Download": {"admin": ok, "manager": ok, "managerW": hidden, "sales1": ok, "sales2": hidden, "service": denied, "executive": denied},
 		"List":     {"admin": ok, "manager": ok, "sales1": ok, "service": denied, "executive": denied, "": anon},
 		"Export":   {"admin": ok, "manager": ok, "sales1": ok, "service": denied, "executive": denied, "": anon},
+		"Refs":     {"admin": ok, "manager": ok, "sales1": ok, "service": denied, "executive": denied, "": anon},
 	}
 	for rpc, byUser := range matrix {
 		for user, want := range byUser {
@@ -337,6 +343,78 @@ func exportRows(t *testing.T, data []byte) []map[string]string {
 		out = append(out, m)
 	}
 	return out
+}
+
+// customerRefs collects every page of StreamCustomerRefs.
+func customerRefs(ctx context.Context, c customerv1.CustomerTransferServiceClient, req *customerv1.StreamCustomerRefsRequest) ([]*customerv1.CustomerRef, error) {
+	stream, err := c.StreamCustomerRefs(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var refs []*customerv1.CustomerRef
+	for {
+		page, err := stream.Recv()
+		if err == io.EOF {
+			return refs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(page.GetCustomers()) == 0 {
+			return nil, fmt.Errorf("empty page")
+		}
+		refs = append(refs, page.GetCustomers()...)
+	}
+}
+
+// TestCustomerRefsFollowTheExport: the customers whose follow-ups, needs and feedback another
+// service exports are exactly the customers the caller's customer export holds.
+func TestCustomerRefsFollowTheExport(t *testing.T) {
+	e := startTransfer(t, 0)
+	importAs(t, e, "sales1", customerv1.ImportMode_IMPORT_MODE_VALID_ONLY, csvBytes(transferRow(1), transferRow(2)))
+	importAs(t, e, "admin", customerv1.ImportMode_IMPORT_MODE_VALID_ONLY, csvBytes(transferRow(3)))
+	ids := func(user string, req *customerv1.StreamCustomerRefsRequest) []string {
+		t.Helper()
+		refs, err := customerRefs(as(t, user), e.transfer, req)
+		if err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+		var out []string
+		for _, r := range refs {
+			if r.GetCustomerId() == "" || r.GetName() == "" {
+				t.Fatalf("ref %v", r)
+			}
+			out = append(out, r.GetCustomerId())
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		user string
+		req  *customerv1.StreamCustomerRefsRequest
+	}{
+		{"sales1", &customerv1.StreamCustomerRefsRequest{}},
+		{"sales1", &customerv1.StreamCustomerRefsRequest{Filter: `province = "浙江"`}},
+		{"sales2", &customerv1.StreamCustomerRefsRequest{}},
+		{"admin", &customerv1.StreamCustomerRefsRequest{}},
+	} {
+		_, _, data, err := download(e.transfer.ExportCustomers(as(t, tc.user), &customerv1.ExportCustomersRequest{Filter: tc.req.GetFilter()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, r := range exportRows(t, data) {
+			want = append(want, r["客户编号"])
+		}
+		if got := ids(tc.user, tc.req); !slices.Equal(got, want) {
+			t.Errorf("%s %q: refs %v, export %v", tc.user, tc.req.GetFilter(), got, want)
+		}
+	}
+	if _, err := customerRefs(as(t, "sales1"), e.transfer, &customerv1.StreamCustomerRefsRequest{RevealPii: true}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("sales1 unmasked: %v", err)
+	}
+	if _, err := customerRefs(as(t, "sales1"), e.transfer, &customerv1.StreamCustomerRefsRequest{Filter: "colour = red"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("bad filter: %v", err)
+	}
 }
 
 func TestExportPerRole(t *testing.T) {

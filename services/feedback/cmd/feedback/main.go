@@ -16,6 +16,7 @@ import (
 
 	"github.com/crmsuite/crm/pkg/config"
 	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/export"
 	"github.com/crmsuite/crm/pkg/service"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	feedbackv1 "github.com/crmsuite/crm/proto/gen/go/crm/feedback/v1"
@@ -40,7 +41,8 @@ func main() {
 				return nil, err
 			}
 			customers := customerref.New(d.Pool, customerv1.NewCustomerServiceClient(conn), d.Auth.SystemToken)
-			feedbackv1.RegisterFeedbackServiceServer(d.Server, server.New(store.New(d.Pool, server.EventData), customers, sla))
+			exporter := &export.Exporter{Pool: d.Pool, Customers: customerv1.NewCustomerTransferServiceClient(conn), Log: d.Log}
+			feedbackv1.RegisterFeedbackServiceServer(d.Server, server.New(store.New(d.Pool, server.EventData), customers, exporter, sla))
 			return []func(context.Context) error{
 				func(ctx context.Context) error {
 					return customers.Consume(ctx, d.JS, d.NC, "feedback-customers", d.Log)

@@ -20,6 +20,7 @@ import (
 	"github.com/crmsuite/crm/pkg/authn"
 	"github.com/crmsuite/crm/pkg/authz"
 	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/export"
 	"github.com/crmsuite/crm/pkg/validate"
 	feedbackv1 "github.com/crmsuite/crm/proto/gen/go/crm/feedback/v1"
 	"github.com/crmsuite/crm/services/feedback/internal/feedback"
@@ -50,6 +51,7 @@ var (
 // Anything not listed is denied.
 var Policy = authz.Policy{
 	method + "CreateFeedback":       writers,
+	method + "ExportFeedback":       export.Exporters,
 	method + "GetFeedback":          readers,
 	method + "ListFeedback":         readers,
 	method + "ListCustomerFeedback": readers,
@@ -65,6 +67,8 @@ type Server struct {
 	feedbackv1.UnimplementedFeedbackServiceServer
 	store     *store.Store
 	customers *customerref.Projection
+	// exporter runs ExportFeedback.
+	exporter *export.Exporter
 	// sla is how long a complaint may stay pending (FEEDBACK_COMPLAINT_SLA).
 	sla time.Duration
 }
@@ -72,11 +76,11 @@ type Server struct {
 // New returns a server. customers answers who owns a customer and whether it is live;
 // complaintSLA is the response time allowed for complaints (feedback.DefaultComplaintSLA when not
 // positive).
-func New(st *store.Store, customers *customerref.Projection, complaintSLA time.Duration) *Server {
+func New(st *store.Store, customers *customerref.Projection, exporter *export.Exporter, complaintSLA time.Duration) *Server {
 	if complaintSLA <= 0 {
 		complaintSLA = feedback.DefaultComplaintSLA
 	}
-	return &Server{store: st, customers: customers, sla: complaintSLA}
+	return &Server{store: st, customers: customers, exporter: exporter, sla: complaintSLA}
 }
 
 // caller returns the principal, its scope and how far it reaches for this RPC.

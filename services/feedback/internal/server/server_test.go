@@ -23,6 +23,7 @@ import (
 	"github.com/crmsuite/crm/pkg/authn"
 	"github.com/crmsuite/crm/pkg/authz"
 	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/export"
 	"github.com/crmsuite/crm/pkg/grpcx"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/pkg/testkit"
@@ -115,8 +116,13 @@ func start(t *testing.T, complaintSLA time.Duration) env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	custSrv, _ := grpcx.NewServer(grpcx.ServerConfig{Domain: "customer.crm", Verifier: verifier, Logger: log,
-		Policy: authz.Policy{"/crm.customer.v1.CustomerService/GetCustomer": {authn.RoleSystem: authz.ScopeAll}}})
+		Policy: authz.Policy{"/crm.customer.v1.CustomerService/GetCustomer": {authn.RoleSystem: authz.ScopeAll},
+			"/crm.customer.v1.CustomerTransferService/StreamCustomerRefs": export.Exporters}})
 	customerv1.RegisterCustomerServiceServer(custSrv, fakeCustomers{})
+	customerv1.RegisterCustomerTransferServiceServer(custSrv, &testkit.CustomerRefs{Verifier: verifier, Customers: []*customerv1.Customer{
+		{CustomerId: custSales1, Name: "杭州甲科技有限公司", OwnerId: "u-sales1", TeamId: "east"},
+		{CustomerId: custWest, Name: "成都乙贸易有限公司", OwnerId: "u-sales9", TeamId: "west"},
+	}})
 	custConn, err := grpcx.Dial(serve(t, custSrv))
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +137,8 @@ func start(t *testing.T, complaintSLA time.Duration) env {
 	st := store.New(pool, server.EventData)
 	st.SetClock(c.now)
 	srv, _ := grpcx.NewServer(grpcx.ServerConfig{Domain: server.Domain, Verifier: verifier, Policy: server.Policy, Logger: log})
-	feedbackv1.RegisterFeedbackServiceServer(srv, server.New(st, refs, complaintSLA))
+	exporter := &export.Exporter{Pool: pool, Customers: customerv1.NewCustomerTransferServiceClient(custConn), Log: log}
+	feedbackv1.RegisterFeedbackServiceServer(srv, server.New(st, refs, exporter, complaintSLA))
 	if missing := server.Policy.Uncovered(srv.GetServiceInfo()); len(missing) > 0 {
 		t.Fatalf("RPCs without a permission: %v", missing)
 	}

@@ -325,3 +325,31 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*feedb
 	})
 	return out, err
 }
+
+// Export calls fn with the live feedback of the given customers within reach, customer by customer
+// in the order of customerIDs, each customer's newest first. The caller passes a page of customers
+// at a time; rows are handed over as they arrive, so memory does not grow with them.
+func (s *Store) Export(ctx context.Context, customerIDs []string, reach Reach, fn func(*feedback.Feedback) error) error {
+	args := []any{customerIDs}
+	q := `SELECT ` + selectColumns + ` FROM unnest($1::text[]) WITH ORDINALITY AS c(id, ord)
+		JOIN feedback f ON f.customer_id = c.id JOIN customer_refs r ON r.customer_id = f.customer_id
+		WHERE f.deleted_at IS NULL AND ` + reach.where(&args) + ` ORDER BY c.ord, f.created_at DESC, f.id`
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("export feedback: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		f, err := scanFeedback(rows)
+		if err != nil {
+			return fmt.Errorf("export feedback: %w", err)
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export feedback: %w", err)
+	}
+	return nil
+}

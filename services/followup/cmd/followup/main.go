@@ -13,6 +13,7 @@ import (
 	"context"
 
 	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/export"
 	"github.com/crmsuite/crm/pkg/service"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
@@ -31,7 +32,8 @@ func main() {
 				return nil, err
 			}
 			customers := customerref.New(d.Pool, customerv1.NewCustomerServiceClient(conn), d.Auth.SystemToken)
-			followupv1.RegisterFollowUpServiceServer(d.Server, server.New(store.New(d.Pool, server.EventData), customers, d.Log))
+			exporter := &export.Exporter{Pool: d.Pool, Customers: customerv1.NewCustomerTransferServiceClient(conn), Log: d.Log}
+			followupv1.RegisterFollowUpServiceServer(d.Server, server.New(store.New(d.Pool, server.EventData), customers, exporter, d.Log))
 			return []func(context.Context) error{
 				func(ctx context.Context) error {
 					return customers.Consume(ctx, d.JS, d.NC, "followup-customers", d.Log)

@@ -20,6 +20,7 @@ import (
 	"github.com/crmsuite/crm/pkg/authn"
 	"github.com/crmsuite/crm/pkg/authz"
 	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/export"
 	"github.com/crmsuite/crm/pkg/validate"
 	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
 	"github.com/crmsuite/crm/services/followup/internal/followup"
@@ -54,6 +55,7 @@ var Policy = authz.Policy{
 	method + "DeleteFollowUp":     {authn.RoleAdmin: authz.ScopeAll, authn.RoleManager: authz.ScopeTeam, authn.RoleSales: authz.ScopeOwn},
 	method + "ListDueActions":     readers,
 	method + "ListOverdueActions": readers,
+	method + "ExportFollowUps":    export.Exporters,
 }
 
 // Server implements followupv1.FollowUpServiceServer.
@@ -61,14 +63,15 @@ type Server struct {
 	followupv1.UnimplementedFollowUpServiceServer
 	store     *store.Store
 	customers *customerref.Projection
+	exporter  *export.Exporter
 	log       *slog.Logger
 	now       func() time.Time
 }
 
 // New returns a server. customers answers which customers exist, who owns them and whether they
-// are deleted.
-func New(st *store.Store, customers *customerref.Projection, log *slog.Logger) *Server {
-	return &Server{store: st, customers: customers, log: log, now: time.Now}
+// are deleted; exporter runs ExportFollowUps.
+func New(st *store.Store, customers *customerref.Projection, exporter *export.Exporter, log *slog.Logger) *Server {
+	return &Server{store: st, customers: customers, exporter: exporter, log: log, now: time.Now}
 }
 
 // SetClock replaces time.Now, which decides "today" for due and overdue next actions and the

@@ -28,6 +28,7 @@ import (
 	"github.com/crmsuite/crm/pkg/authz"
 	"github.com/crmsuite/crm/pkg/customerref"
 	"github.com/crmsuite/crm/pkg/events"
+	"github.com/crmsuite/crm/pkg/export"
 	"github.com/crmsuite/crm/pkg/grpcx"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/pkg/testkit"
@@ -108,12 +109,15 @@ func start(t *testing.T) env {
 	}
 
 	fake := &fakeCustomers{customers: map[string]*customerv1.Customer{
-		custA: {CustomerId: custA, OwnerId: "u-sales1", TeamId: "east", Etag: "1"},
-		custW: {CustomerId: custW, OwnerId: "u-sales9", TeamId: "west", Etag: "1"},
+		custA: {CustomerId: custA, Name: "杭州甲科技有限公司", OwnerId: "u-sales1", TeamId: "east", Etag: "1"},
+		custW: {CustomerId: custW, Name: "成都乙贸易有限公司", OwnerId: "u-sales9", TeamId: "west", Etag: "1"},
 	}}
 	custSrv, _ := grpcx.NewServer(grpcx.ServerConfig{Domain: "customer.crm", Verifier: verifier, Logger: log,
-		Policy: authz.Policy{"/crm.customer.v1.CustomerService/GetCustomer": {authn.RoleSystem: authz.ScopeAll}}})
+		Policy: authz.Policy{"/crm.customer.v1.CustomerService/GetCustomer": {authn.RoleSystem: authz.ScopeAll},
+			"/crm.customer.v1.CustomerTransferService/StreamCustomerRefs": export.Exporters}})
 	customerv1.RegisterCustomerServiceServer(custSrv, fake)
+	customerv1.RegisterCustomerTransferServiceServer(custSrv, &testkit.CustomerRefs{Verifier: verifier,
+		Customers: []*customerv1.Customer{fake.customers[custA], fake.customers[custW]}})
 	custConn, err := grpcx.Dial(serve(t, custSrv))
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +126,8 @@ func start(t *testing.T) env {
 	projection := customerref.New(pool, customerv1.NewCustomerServiceClient(custConn), system)
 
 	clk := &clock{t: time.Date(2026, 11, 20, 10, 0, 0, 0, cst)}
-	impl := server.New(store.New(pool, server.EventData), projection, log)
+	exporter := &export.Exporter{Pool: pool, Customers: customerv1.NewCustomerTransferServiceClient(custConn), Log: log}
+	impl := server.New(store.New(pool, server.EventData), projection, exporter, log)
 	impl.SetClock(clk.now)
 	srv, _ := grpcx.NewServer(grpcx.ServerConfig{Domain: server.Domain, Verifier: verifier, Policy: server.Policy, Logger: log})
 	followupv1.RegisterFollowUpServiceServer(srv, impl)

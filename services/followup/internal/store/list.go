@@ -167,3 +167,31 @@ func (s *Store) query(ctx context.Context, q string, args []any) ([]*followup.Fo
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*followup.FollowUp, error) { return scan(row) })
 }
+
+// Export calls fn with the live records of the given customers within reach, customer by customer
+// in the order of customerIDs, each customer's latest contact first. The caller passes a page of
+// customers at a time; rows are handed over as they arrive, so memory does not grow with them.
+func (s *Store) Export(ctx context.Context, customerIDs []string, reach Reach, fn func(*followup.FollowUp) error) error {
+	args := []any{customerIDs}
+	q := fmt.Sprintf(`SELECT %s FROM unnest($1::text[]) WITH ORDINALITY AS c(id, ord)
+		JOIN followups f ON f.customer_id = c.id JOIN customer_refs r ON r.customer_id = f.customer_id
+		WHERE f.deleted_at IS NULL AND %s ORDER BY c.ord, f.contact_time DESC, f.id`, selectColumns, reach.where(&args))
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("export follow-ups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		f, err := scan(rows)
+		if err != nil {
+			return fmt.Errorf("export follow-ups: %w", err)
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export follow-ups: %w", err)
+	}
+	return nil
+}

@@ -14,6 +14,7 @@ import (
 	"context"
 
 	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/export"
 	"github.com/crmsuite/crm/pkg/service"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	needsv1 "github.com/crmsuite/crm/proto/gen/go/crm/needs/v1"
@@ -32,7 +33,8 @@ func main() {
 				return nil, err
 			}
 			customers := customerref.New(d.Pool, customerv1.NewCustomerServiceClient(conn), d.Auth.SystemToken)
-			needsv1.RegisterNeedServiceServer(d.Server, server.New(store.New(d.Pool, server.EventData), customers, d.Log))
+			exporter := &export.Exporter{Pool: d.Pool, Customers: customerv1.NewCustomerTransferServiceClient(conn), Log: d.Log}
+			needsv1.RegisterNeedServiceServer(d.Server, server.New(store.New(d.Pool, server.EventData), customers, exporter, d.Log))
 			return []func(context.Context) error{
 				func(ctx context.Context) error { return customers.Consume(ctx, d.JS, d.NC, "needs-customers", d.Log) },
 			}, nil

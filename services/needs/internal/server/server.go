@@ -21,6 +21,7 @@ import (
 	"github.com/crmsuite/crm/pkg/authn"
 	"github.com/crmsuite/crm/pkg/authz"
 	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/export"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/pkg/validate"
 	needsv1 "github.com/crmsuite/crm/proto/gen/go/crm/needs/v1"
@@ -49,6 +50,7 @@ var (
 // is denied.
 var Policy = authz.Policy{
 	method + "CreateNeed":           writers,
+	method + "ExportNeeds":          export.Exporters,
 	method + "GetNeed":              readers,
 	method + "ListNeeds":            readers,
 	method + "ListCustomerNeeds":    readers,
@@ -66,12 +68,13 @@ type Server struct {
 	store *store.Store
 	// customers tells who owns a customer, its team and whether it is live.
 	customers *customerref.Projection
+	exporter  *export.Exporter
 	log       *slog.Logger
 }
 
-// New returns a server.
-func New(st *store.Store, customers *customerref.Projection, log *slog.Logger) *Server {
-	return &Server{store: st, customers: customers, log: log}
+// New returns a server; exporter runs ExportNeeds.
+func New(st *store.Store, customers *customerref.Projection, exporter *export.Exporter, log *slog.Logger) *Server {
+	return &Server{store: st, customers: customers, exporter: exporter, log: log}
 }
 
 // EventData renders a need as the data of its change events.

@@ -27,6 +27,7 @@ import (
 	"github.com/crmsuite/crm/pkg/authn"
 	"github.com/crmsuite/crm/pkg/customerref"
 	"github.com/crmsuite/crm/pkg/events"
+	"github.com/crmsuite/crm/pkg/export"
 	"github.com/crmsuite/crm/pkg/grpcx"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/pkg/testkit"
@@ -84,13 +85,15 @@ func start(t *testing.T) (needsv1.NeedServiceClient, *customerref.Projection) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	fake := &fakeCustomers{customers: map[string]*customerv1.Customer{
-		custEast:    {CustomerId: custEast, OwnerId: "u-sales1", TeamId: "east", Etag: "1"},
-		custWest:    {CustomerId: custWest, OwnerId: "u-sales9", TeamId: "west", Etag: "1"},
+		custEast:    {CustomerId: custEast, Name: "杭州甲科技有限公司", OwnerId: "u-sales1", TeamId: "east", Etag: "1"},
+		custWest:    {CustomerId: custWest, Name: "成都乙贸易有限公司", OwnerId: "u-sales9", TeamId: "west", Etag: "1"},
 		custDeleted: {CustomerId: custDeleted, OwnerId: "u-sales1", TeamId: "east", Etag: "3", DeleteTime: timestamppb.Now()},
 		custMerged:  {CustomerId: custMerged, OwnerId: "u-sales1", TeamId: "east", Etag: "4", MergedInto: custEast},
 	}}
 	custSrv := grpc.NewServer()
 	customerv1.RegisterCustomerServiceServer(custSrv, fake)
+	customerv1.RegisterCustomerTransferServiceServer(custSrv, &testkit.CustomerRefs{Verifier: verifier,
+		Customers: []*customerv1.Customer{fake.customers[custEast], fake.customers[custWest]}})
 	custConn, err := grpc.NewClient(serve(t, custSrv), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +103,8 @@ func start(t *testing.T) (needsv1.NeedServiceClient, *customerref.Projection) {
 
 	st := store.New(pool, server.EventData)
 	srv, _ := grpcx.NewServer(grpcx.ServerConfig{Domain: server.Domain, Verifier: verifier, Policy: server.Policy, Logger: log})
-	needsv1.RegisterNeedServiceServer(srv, server.New(st, refs, log))
+	exporter := &export.Exporter{Pool: pool, Customers: customerv1.NewCustomerTransferServiceClient(custConn), Log: log}
+	needsv1.RegisterNeedServiceServer(srv, server.New(st, refs, exporter, log))
 	if missing := server.Policy.Uncovered(srv.GetServiceInfo()); len(missing) > 0 {
 		t.Fatalf("RPCs without a permission: %v", missing)
 	}

@@ -367,3 +367,32 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*need.
 	})
 	return out, err
 }
+
+// Export calls fn with the live needs of the given customers within reach, customer by customer in
+// the order of customerIDs, each customer's newest need first. The caller passes a page of
+// customers at a time; rows are handed over as they arrive, so memory does not grow with them.
+func (s *Store) Export(ctx context.Context, customerIDs []string, reach Reach, fn func(*need.Need) error) error {
+	args := []any{customerIDs}
+	q := `SELECT n.` + strings.Join(columns, ", n.") + `, r.team_id, r.deleted
+		FROM unnest($1::text[]) WITH ORDINALITY AS c(id, ord)
+		JOIN needs n ON n.customer_id = c.id JOIN customer_refs r ON r.customer_id = n.customer_id
+		WHERE n.deleted_at IS NULL AND ` + reach.where(&args) + ` ORDER BY c.ord, n.created_at DESC, n.id`
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("export needs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		n, err := scanNeed(rows)
+		if err != nil {
+			return fmt.Errorf("export needs: %w", err)
+		}
+		if err := fn(n); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export needs: %w", err)
+	}
+	return nil
+}

@@ -1342,6 +1342,171 @@ func (x *ExportCustomersRequest) GetRevealPii() bool {
 	return false
 }
 
+// Request of StreamCustomerRefs.
+type StreamCustomerRefsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The same filter as ListCustomers.
+	Filter string `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Include soft-deleted customers (admins only).
+	ShowDeleted bool `protobuf:"varint,2,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
+	// Names of individuals unmasked (admins only); companies' names are never masked.
+	RevealPii     bool `protobuf:"varint,3,opt,name=reveal_pii,json=revealPii,proto3" json:"reveal_pii,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamCustomerRefsRequest) Reset() {
+	*x = StreamCustomerRefsRequest{}
+	mi := &file_crm_customer_v1_transfer_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamCustomerRefsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamCustomerRefsRequest) ProtoMessage() {}
+
+func (x *StreamCustomerRefsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_customer_v1_transfer_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamCustomerRefsRequest.ProtoReflect.Descriptor instead.
+func (*StreamCustomerRefsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_customer_v1_transfer_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StreamCustomerRefsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *StreamCustomerRefsRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
+}
+
+func (x *StreamCustomerRefsRequest) GetRevealPii() bool {
+	if x != nil {
+		return x.RevealPii
+	}
+	return false
+}
+
+// One page of StreamCustomerRefs, in customer id order.
+type CustomerRefPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customers of this page.
+	Customers     []*CustomerRef `protobuf:"bytes,1,rep,name=customers,proto3" json:"customers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerRefPage) Reset() {
+	*x = CustomerRefPage{}
+	mi := &file_crm_customer_v1_transfer_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerRefPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerRefPage) ProtoMessage() {}
+
+func (x *CustomerRefPage) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_customer_v1_transfer_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerRefPage.ProtoReflect.Descriptor instead.
+func (*CustomerRefPage) Descriptor() ([]byte, []int) {
+	return file_crm_customer_v1_transfer_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CustomerRefPage) GetCustomers() []*CustomerRef {
+	if x != nil {
+		return x.Customers
+	}
+	return nil
+}
+
+// CustomerRef names a customer in an export of its records.
+type CustomerRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer id.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The customer's name (an individual's masked unless reveal_pii).
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerRef) Reset() {
+	*x = CustomerRef{}
+	mi := &file_crm_customer_v1_transfer_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerRef) ProtoMessage() {}
+
+func (x *CustomerRef) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_customer_v1_transfer_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerRef.ProtoReflect.Descriptor instead.
+func (*CustomerRef) Descriptor() ([]byte, []int) {
+	return file_crm_customer_v1_transfer_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CustomerRef) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CustomerRef) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // FileChunk is one piece of a downloaded file. The first message names the file and carries no data.
 type FileChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1357,7 +1522,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_crm_customer_v1_transfer_proto_msgTypes[13]
+	mi := &file_crm_customer_v1_transfer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1534,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_customer_v1_transfer_proto_msgTypes[13]
+	mi := &file_crm_customer_v1_transfer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1547,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_crm_customer_v1_transfer_proto_rawDescGZIP(), []int{13}
+	return file_crm_customer_v1_transfer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FileChunk) GetData() []byte {
@@ -1504,7 +1669,18 @@ const file_crm_customer_v1_transfer_proto_rawDesc = "" +
 	"\border_by\x18\x03 \x01(\tR\aorderBy\x12!\n" +
 	"\fshow_deleted\x18\x04 \x01(\bR\vshowDeleted\x12\x1d\n" +
 	"\n" +
-	"reveal_pii\x18\x05 \x01(\bR\trevealPii\"_\n" +
+	"reveal_pii\x18\x05 \x01(\bR\trevealPii\"u\n" +
+	"\x19StreamCustomerRefsRequest\x12\x16\n" +
+	"\x06filter\x18\x01 \x01(\tR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\x02 \x01(\bR\vshowDeleted\x12\x1d\n" +
+	"\n" +
+	"reveal_pii\x18\x03 \x01(\bR\trevealPii\"M\n" +
+	"\x0fCustomerRefPage\x12:\n" +
+	"\tcustomers\x18\x01 \x03(\v2\x1c.crm.customer.v1.CustomerRefR\tcustomers\"B\n" +
+	"\vCustomerRef\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"_\n" +
 	"\tFileChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12!\n" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x1b\n" +
@@ -1530,7 +1706,7 @@ const file_crm_customer_v1_transfer_proto_rawDesc = "" +
 	"\x0fImportIssueKind\x12!\n" +
 	"\x1dIMPORT_ISSUE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17IMPORT_ISSUE_KIND_ERROR\x10\x01\x12\x1f\n" +
-	"\x1bIMPORT_ISSUE_KIND_DUPLICATE\x10\x022\xd3\x06\n" +
+	"\x1bIMPORT_ISSUE_KIND_DUPLICATE\x10\x022\xb9\a\n" +
 	"\x17CustomerTransferService\x12X\n" +
 	"\x0fImportCustomers\x12'.crm.customer.v1.ImportCustomersRequest\x1a\x1a.crm.customer.v1.ImportJob(\x01\x12x\n" +
 	"\fGetImportJob\x12$.crm.customer.v1.GetImportJobRequest\x1a\x1a.crm.customer.v1.ImportJob\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/importJobs/{import_job_id}\x12y\n" +
@@ -1538,7 +1714,8 @@ const file_crm_customer_v1_transfer_proto_rawDesc = "" +
 	"\x13ListImportJobIssues\x12+.crm.customer.v1.ListImportJobIssuesRequest\x1a,.crm.customer.v1.ListImportJobIssuesResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/importJobs/{import_job_id}/issues\x12h\n" +
 	"\x17DownloadImportJobIssues\x12/.crm.customer.v1.DownloadImportJobIssuesRequest\x1a\x1a.crm.customer.v1.FileChunk0\x01\x12\x82\x01\n" +
 	"\rUndoImportJob\x12%.crm.customer.v1.UndoImportJobRequest\x1a\x1a.crm.customer.v1.ImportJob\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/importJobs/{import_job_id}:undo\x12X\n" +
-	"\x0fExportCustomers\x12'.crm.customer.v1.ExportCustomersRequest\x1a\x1a.crm.customer.v1.FileChunk0\x01BAZ?github.com/crmsuite/crm/proto/gen/go/crm/customer/v1;customerv1b\x06proto3"
+	"\x0fExportCustomers\x12'.crm.customer.v1.ExportCustomersRequest\x1a\x1a.crm.customer.v1.FileChunk0\x01\x12d\n" +
+	"\x12StreamCustomerRefs\x12*.crm.customer.v1.StreamCustomerRefsRequest\x1a .crm.customer.v1.CustomerRefPage0\x01BAZ?github.com/crmsuite/crm/proto/gen/go/crm/customer/v1;customerv1b\x06proto3"
 
 var (
 	file_crm_customer_v1_transfer_proto_rawDescOnce sync.Once
@@ -1553,7 +1730,7 @@ func file_crm_customer_v1_transfer_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_customer_v1_transfer_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_customer_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_crm_customer_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_crm_customer_v1_transfer_proto_goTypes = []any{
 	(FileFormat)(0),                        // 0: crm.customer.v1.FileFormat
 	(ImportMode)(0),                        // 1: crm.customer.v1.ImportMode
@@ -1572,9 +1749,12 @@ var file_crm_customer_v1_transfer_proto_goTypes = []any{
 	(*DownloadImportJobIssuesRequest)(nil), // 14: crm.customer.v1.DownloadImportJobIssuesRequest
 	(*UndoImportJobRequest)(nil),           // 15: crm.customer.v1.UndoImportJobRequest
 	(*ExportCustomersRequest)(nil),         // 16: crm.customer.v1.ExportCustomersRequest
-	(*FileChunk)(nil),                      // 17: crm.customer.v1.FileChunk
-	nil,                                    // 18: crm.customer.v1.ImportOptions.ColumnMappingEntry
-	(*timestamppb.Timestamp)(nil),          // 19: google.protobuf.Timestamp
+	(*StreamCustomerRefsRequest)(nil),      // 17: crm.customer.v1.StreamCustomerRefsRequest
+	(*CustomerRefPage)(nil),                // 18: crm.customer.v1.CustomerRefPage
+	(*CustomerRef)(nil),                    // 19: crm.customer.v1.CustomerRef
+	(*FileChunk)(nil),                      // 20: crm.customer.v1.FileChunk
+	nil,                                    // 21: crm.customer.v1.ImportOptions.ColumnMappingEntry
+	(*timestamppb.Timestamp)(nil),          // 22: google.protobuf.Timestamp
 }
 var file_crm_customer_v1_transfer_proto_depIdxs = []int32{
 	0,  // 0: crm.customer.v1.ImportJob.format:type_name -> crm.customer.v1.FileFormat
@@ -1582,37 +1762,40 @@ var file_crm_customer_v1_transfer_proto_depIdxs = []int32{
 	2,  // 2: crm.customer.v1.ImportJob.state:type_name -> crm.customer.v1.ImportJobState
 	6,  // 3: crm.customer.v1.ImportJob.issues:type_name -> crm.customer.v1.ImportIssue
 	5,  // 4: crm.customer.v1.ImportJob.columns:type_name -> crm.customer.v1.ColumnMapping
-	19, // 5: crm.customer.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
-	19, // 6: crm.customer.v1.ImportJob.start_time:type_name -> google.protobuf.Timestamp
-	19, // 7: crm.customer.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
-	19, // 8: crm.customer.v1.ImportJob.undo_time:type_name -> google.protobuf.Timestamp
+	22, // 5: crm.customer.v1.ImportJob.create_time:type_name -> google.protobuf.Timestamp
+	22, // 6: crm.customer.v1.ImportJob.start_time:type_name -> google.protobuf.Timestamp
+	22, // 7: crm.customer.v1.ImportJob.finish_time:type_name -> google.protobuf.Timestamp
+	22, // 8: crm.customer.v1.ImportJob.undo_time:type_name -> google.protobuf.Timestamp
 	3,  // 9: crm.customer.v1.ImportIssue.kind:type_name -> crm.customer.v1.ImportIssueKind
 	0,  // 10: crm.customer.v1.ImportOptions.format:type_name -> crm.customer.v1.FileFormat
 	1,  // 11: crm.customer.v1.ImportOptions.mode:type_name -> crm.customer.v1.ImportMode
-	18, // 12: crm.customer.v1.ImportOptions.column_mapping:type_name -> crm.customer.v1.ImportOptions.ColumnMappingEntry
+	21, // 12: crm.customer.v1.ImportOptions.column_mapping:type_name -> crm.customer.v1.ImportOptions.ColumnMappingEntry
 	7,  // 13: crm.customer.v1.ImportCustomersRequest.options:type_name -> crm.customer.v1.ImportOptions
 	4,  // 14: crm.customer.v1.ListImportJobsResponse.import_jobs:type_name -> crm.customer.v1.ImportJob
 	6,  // 15: crm.customer.v1.ListImportJobIssuesResponse.issues:type_name -> crm.customer.v1.ImportIssue
 	0,  // 16: crm.customer.v1.ExportCustomersRequest.format:type_name -> crm.customer.v1.FileFormat
-	8,  // 17: crm.customer.v1.CustomerTransferService.ImportCustomers:input_type -> crm.customer.v1.ImportCustomersRequest
-	9,  // 18: crm.customer.v1.CustomerTransferService.GetImportJob:input_type -> crm.customer.v1.GetImportJobRequest
-	10, // 19: crm.customer.v1.CustomerTransferService.ListImportJobs:input_type -> crm.customer.v1.ListImportJobsRequest
-	12, // 20: crm.customer.v1.CustomerTransferService.ListImportJobIssues:input_type -> crm.customer.v1.ListImportJobIssuesRequest
-	14, // 21: crm.customer.v1.CustomerTransferService.DownloadImportJobIssues:input_type -> crm.customer.v1.DownloadImportJobIssuesRequest
-	15, // 22: crm.customer.v1.CustomerTransferService.UndoImportJob:input_type -> crm.customer.v1.UndoImportJobRequest
-	16, // 23: crm.customer.v1.CustomerTransferService.ExportCustomers:input_type -> crm.customer.v1.ExportCustomersRequest
-	4,  // 24: crm.customer.v1.CustomerTransferService.ImportCustomers:output_type -> crm.customer.v1.ImportJob
-	4,  // 25: crm.customer.v1.CustomerTransferService.GetImportJob:output_type -> crm.customer.v1.ImportJob
-	11, // 26: crm.customer.v1.CustomerTransferService.ListImportJobs:output_type -> crm.customer.v1.ListImportJobsResponse
-	13, // 27: crm.customer.v1.CustomerTransferService.ListImportJobIssues:output_type -> crm.customer.v1.ListImportJobIssuesResponse
-	17, // 28: crm.customer.v1.CustomerTransferService.DownloadImportJobIssues:output_type -> crm.customer.v1.FileChunk
-	4,  // 29: crm.customer.v1.CustomerTransferService.UndoImportJob:output_type -> crm.customer.v1.ImportJob
-	17, // 30: crm.customer.v1.CustomerTransferService.ExportCustomers:output_type -> crm.customer.v1.FileChunk
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	19, // 17: crm.customer.v1.CustomerRefPage.customers:type_name -> crm.customer.v1.CustomerRef
+	8,  // 18: crm.customer.v1.CustomerTransferService.ImportCustomers:input_type -> crm.customer.v1.ImportCustomersRequest
+	9,  // 19: crm.customer.v1.CustomerTransferService.GetImportJob:input_type -> crm.customer.v1.GetImportJobRequest
+	10, // 20: crm.customer.v1.CustomerTransferService.ListImportJobs:input_type -> crm.customer.v1.ListImportJobsRequest
+	12, // 21: crm.customer.v1.CustomerTransferService.ListImportJobIssues:input_type -> crm.customer.v1.ListImportJobIssuesRequest
+	14, // 22: crm.customer.v1.CustomerTransferService.DownloadImportJobIssues:input_type -> crm.customer.v1.DownloadImportJobIssuesRequest
+	15, // 23: crm.customer.v1.CustomerTransferService.UndoImportJob:input_type -> crm.customer.v1.UndoImportJobRequest
+	16, // 24: crm.customer.v1.CustomerTransferService.ExportCustomers:input_type -> crm.customer.v1.ExportCustomersRequest
+	17, // 25: crm.customer.v1.CustomerTransferService.StreamCustomerRefs:input_type -> crm.customer.v1.StreamCustomerRefsRequest
+	4,  // 26: crm.customer.v1.CustomerTransferService.ImportCustomers:output_type -> crm.customer.v1.ImportJob
+	4,  // 27: crm.customer.v1.CustomerTransferService.GetImportJob:output_type -> crm.customer.v1.ImportJob
+	11, // 28: crm.customer.v1.CustomerTransferService.ListImportJobs:output_type -> crm.customer.v1.ListImportJobsResponse
+	13, // 29: crm.customer.v1.CustomerTransferService.ListImportJobIssues:output_type -> crm.customer.v1.ListImportJobIssuesResponse
+	20, // 30: crm.customer.v1.CustomerTransferService.DownloadImportJobIssues:output_type -> crm.customer.v1.FileChunk
+	4,  // 31: crm.customer.v1.CustomerTransferService.UndoImportJob:output_type -> crm.customer.v1.ImportJob
+	20, // 32: crm.customer.v1.CustomerTransferService.ExportCustomers:output_type -> crm.customer.v1.FileChunk
+	18, // 33: crm.customer.v1.CustomerTransferService.StreamCustomerRefs:output_type -> crm.customer.v1.CustomerRefPage
+	26, // [26:34] is the sub-list for method output_type
+	18, // [18:26] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_crm_customer_v1_transfer_proto_init() }
@@ -1630,7 +1813,7 @@ func file_crm_customer_v1_transfer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_customer_v1_transfer_proto_rawDesc), len(file_crm_customer_v1_transfer_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	CustomerTransferService_DownloadImportJobIssues_FullMethodName = "/crm.customer.v1.CustomerTransferService/DownloadImportJobIssues"
 	CustomerTransferService_UndoImportJob_FullMethodName           = "/crm.customer.v1.CustomerTransferService/UndoImportJob"
 	CustomerTransferService_ExportCustomers_FullMethodName         = "/crm.customer.v1.CustomerTransferService/ExportCustomers"
+	CustomerTransferService_StreamCustomerRefs_FullMethodName      = "/crm.customer.v1.CustomerTransferService/StreamCustomerRefs"
 )
 
 // CustomerTransferServiceClient is the client API for CustomerTransferService service.
@@ -70,6 +71,10 @@ type CustomerTransferServiceClient interface {
 	// or XLSX file. Cells that start with = + - @ are prefixed with ' against formula injection.
 	// REST: `GET /v1/customers:export` through the gateway.
 	ExportCustomers(ctx context.Context, in *ExportCustomersRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FileChunk], error)
+	// Streams the ids and names of the customers an export with the same filter would hold, a page
+	// at a time. No REST binding: the follow-up, needs and feedback services call it with the
+	// caller's own token to export the records of exactly the customers the caller may export.
+	StreamCustomerRefs(ctx context.Context, in *StreamCustomerRefsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CustomerRefPage], error)
 }
 
 type customerTransferServiceClient struct {
@@ -171,6 +176,25 @@ func (c *customerTransferServiceClient) ExportCustomers(ctx context.Context, in 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CustomerTransferService_ExportCustomersClient = grpc.ServerStreamingClient[FileChunk]
 
+func (c *customerTransferServiceClient) StreamCustomerRefs(ctx context.Context, in *StreamCustomerRefsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CustomerRefPage], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CustomerTransferService_ServiceDesc.Streams[3], CustomerTransferService_StreamCustomerRefs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamCustomerRefsRequest, CustomerRefPage]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CustomerTransferService_StreamCustomerRefsClient = grpc.ServerStreamingClient[CustomerRefPage]
+
 // CustomerTransferServiceServer is the server API for CustomerTransferService service.
 // All implementations must embed UnimplementedCustomerTransferServiceServer
 // for forward compatibility.
@@ -213,6 +237,10 @@ type CustomerTransferServiceServer interface {
 	// or XLSX file. Cells that start with = + - @ are prefixed with ' against formula injection.
 	// REST: `GET /v1/customers:export` through the gateway.
 	ExportCustomers(*ExportCustomersRequest, grpc.ServerStreamingServer[FileChunk]) error
+	// Streams the ids and names of the customers an export with the same filter would hold, a page
+	// at a time. No REST binding: the follow-up, needs and feedback services call it with the
+	// caller's own token to export the records of exactly the customers the caller may export.
+	StreamCustomerRefs(*StreamCustomerRefsRequest, grpc.ServerStreamingServer[CustomerRefPage]) error
 	mustEmbedUnimplementedCustomerTransferServiceServer()
 }
 
@@ -243,6 +271,9 @@ func (UnimplementedCustomerTransferServiceServer) UndoImportJob(context.Context,
 }
 func (UnimplementedCustomerTransferServiceServer) ExportCustomers(*ExportCustomersRequest, grpc.ServerStreamingServer[FileChunk]) error {
 	return status.Error(codes.Unimplemented, "method ExportCustomers not implemented")
+}
+func (UnimplementedCustomerTransferServiceServer) StreamCustomerRefs(*StreamCustomerRefsRequest, grpc.ServerStreamingServer[CustomerRefPage]) error {
+	return status.Error(codes.Unimplemented, "method StreamCustomerRefs not implemented")
 }
 func (UnimplementedCustomerTransferServiceServer) mustEmbedUnimplementedCustomerTransferServiceServer() {
 }
@@ -367,6 +398,17 @@ func _CustomerTransferService_ExportCustomers_Handler(srv interface{}, stream gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CustomerTransferService_ExportCustomersServer = grpc.ServerStreamingServer[FileChunk]
 
+func _CustomerTransferService_StreamCustomerRefs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamCustomerRefsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CustomerTransferServiceServer).StreamCustomerRefs(m, &grpc.GenericServerStream[StreamCustomerRefsRequest, CustomerRefPage]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CustomerTransferService_StreamCustomerRefsServer = grpc.ServerStreamingServer[CustomerRefPage]
+
 // CustomerTransferService_ServiceDesc is the grpc.ServiceDesc for CustomerTransferService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -405,6 +447,11 @@ var CustomerTransferService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ExportCustomers",
 			Handler:       _CustomerTransferService_ExportCustomers_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamCustomerRefs",
+			Handler:       _CustomerTransferService_StreamCustomerRefs_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -7,6 +7,7 @@
 package feedbackv1
 
 import (
+	v1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1319,11 +1320,76 @@ func (x *DeleteFeedbackRequest) GetEtag() string {
 	return ""
 }
 
+// Request of ExportFeedback.
+type ExportFeedbackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CSV (default) or XLSX.
+	Format v1.FileFormat `protobuf:"varint,1,opt,name=format,proto3,enum=crm.customer.v1.FileFormat" json:"format,omitempty"`
+	// The filter of ListCustomers: the feedback and complaints of the customers it selects are exported. Empty:
+	// of every customer the caller may export.
+	CustomerFilter string `protobuf:"bytes,2,opt,name=customer_filter,json=customerFilter,proto3" json:"customer_filter,omitempty"`
+	// Export personal information unmasked. Admins only; the export's audit record says so.
+	RevealPii     bool `protobuf:"varint,3,opt,name=reveal_pii,json=revealPii,proto3" json:"reveal_pii,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportFeedbackRequest) Reset() {
+	*x = ExportFeedbackRequest{}
+	mi := &file_crm_feedback_v1_feedback_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportFeedbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportFeedbackRequest) ProtoMessage() {}
+
+func (x *ExportFeedbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_feedback_v1_feedback_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportFeedbackRequest.ProtoReflect.Descriptor instead.
+func (*ExportFeedbackRequest) Descriptor() ([]byte, []int) {
+	return file_crm_feedback_v1_feedback_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ExportFeedbackRequest) GetFormat() v1.FileFormat {
+	if x != nil {
+		return x.Format
+	}
+	return v1.FileFormat(0)
+}
+
+func (x *ExportFeedbackRequest) GetCustomerFilter() string {
+	if x != nil {
+		return x.CustomerFilter
+	}
+	return ""
+}
+
+func (x *ExportFeedbackRequest) GetRevealPii() bool {
+	if x != nil {
+		return x.RevealPii
+	}
+	return false
+}
+
 var File_crm_feedback_v1_feedback_proto protoreflect.FileDescriptor
 
 const file_crm_feedback_v1_feedback_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/feedback/v1/feedback.proto\x12\x0fcrm.feedback.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\n" +
+	"\x1ecrm/feedback/v1/feedback.proto\x12\x0fcrm.feedback.v1\x1a\x1ecrm/customer/v1/transfer.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\n" +
 	"\n" +
 	"\bFeedback\x12$\n" +
 	"\vfeedback_id\x18\x01 \x01(\tB\x03\xe0A\bR\n" +
@@ -1424,7 +1490,12 @@ const file_crm_feedback_v1_feedback_proto_rawDesc = "" +
 	"\vfeedback_id\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
 	"feedbackId\x12\x1b\n" +
 	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x12\n" +
-	"\x04etag\x18\x03 \x01(\tR\x04etag*\x9d\x01\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"\x94\x01\n" +
+	"\x15ExportFeedbackRequest\x123\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1b.crm.customer.v1.FileFormatR\x06format\x12'\n" +
+	"\x0fcustomer_filter\x18\x02 \x01(\tR\x0ecustomerFilter\x12\x1d\n" +
+	"\n" +
+	"reveal_pii\x18\x03 \x01(\bR\trevealPii*\x9d\x01\n" +
 	"\fFeedbackType\x12\x1d\n" +
 	"\x19FEEDBACK_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17FEEDBACK_TYPE_COMPLAINT\x10\x01\x12\x1c\n" +
@@ -1449,7 +1520,8 @@ const file_crm_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x13SLA_STATUS_ON_TRACK\x10\x01\x12\x12\n" +
 	"\x0eSLA_STATUS_MET\x10\x02\x12\x16\n" +
 	"\x12SLA_STATUS_OVERDUE\x10\x03\x12\x17\n" +
-	"\x13SLA_STATUS_BREACHED\x10\x042\xda\t\n" +
+	"\x13SLA_STATUS_BREACHED\x10\x042\xb2\n" +
+	"\n" +
 	"\x0fFeedbackService\x12\x8b\x01\n" +
 	"\x0eCreateFeedback\x12&.crm.feedback.v1.CreateFeedbackRequest\x1a\x19.crm.feedback.v1.Feedback\"6\x82\xd3\xe4\x93\x020:\bfeedback\"$/v1/customers/{customer_id}/feedback\x12q\n" +
 	"\vGetFeedback\x12#.crm.feedback.v1.GetFeedbackRequest\x1a\x19.crm.feedback.v1.Feedback\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/feedback/{feedback_id}\x12q\n" +
@@ -1459,7 +1531,8 @@ const file_crm_feedback_v1_feedback_proto_rawDesc = "" +
 	"\x0eUpdateFeedback\x12&.crm.feedback.v1.UpdateFeedbackRequest\x1a\x19.crm.feedback.v1.Feedback\"5\x82\xd3\xe4\x93\x02/:\bfeedback2#/v1/feedback/{feedback.feedback_id}\x12\x81\x01\n" +
 	"\x0eAssignFeedback\x12&.crm.feedback.v1.AssignFeedbackRequest\x1a\x19.crm.feedback.v1.Feedback\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/feedback/{feedback_id}:assign\x12\x93\x01\n" +
 	"\x14ChangeFeedbackStatus\x12,.crm.feedback.v1.ChangeFeedbackStatusRequest\x1a\x19.crm.feedback.v1.Feedback\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/feedback/{feedback_id}:changeStatus\x12w\n" +
-	"\x0eDeleteFeedback\x12&.crm.feedback.v1.DeleteFeedbackRequest\x1a\x19.crm.feedback.v1.Feedback\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/feedback/{feedback_id}BAZ?github.com/crmsuite/crm/proto/gen/go/crm/feedback/v1;feedbackv1b\x06proto3"
+	"\x0eDeleteFeedback\x12&.crm.feedback.v1.DeleteFeedbackRequest\x1a\x19.crm.feedback.v1.Feedback\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/feedback/{feedback_id}\x12V\n" +
+	"\x0eExportFeedback\x12&.crm.feedback.v1.ExportFeedbackRequest\x1a\x1a.crm.customer.v1.FileChunk0\x01BAZ?github.com/crmsuite/crm/proto/gen/go/crm/feedback/v1;feedbackv1b\x06proto3"
 
 var (
 	file_crm_feedback_v1_feedback_proto_rawDescOnce sync.Once
@@ -1474,7 +1547,7 @@ func file_crm_feedback_v1_feedback_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_feedback_v1_feedback_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_crm_feedback_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_crm_feedback_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_crm_feedback_v1_feedback_proto_goTypes = []any{
 	(FeedbackType)(0),                    // 0: crm.feedback.v1.FeedbackType
 	(FeedbackChannel)(0),                 // 1: crm.feedback.v1.FeedbackChannel
@@ -1493,51 +1566,57 @@ var file_crm_feedback_v1_feedback_proto_goTypes = []any{
 	(*AssignFeedbackRequest)(nil),        // 14: crm.feedback.v1.AssignFeedbackRequest
 	(*ChangeFeedbackStatusRequest)(nil),  // 15: crm.feedback.v1.ChangeFeedbackStatusRequest
 	(*DeleteFeedbackRequest)(nil),        // 16: crm.feedback.v1.DeleteFeedbackRequest
-	(*timestamppb.Timestamp)(nil),        // 17: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 18: google.protobuf.FieldMask
+	(*ExportFeedbackRequest)(nil),        // 17: crm.feedback.v1.ExportFeedbackRequest
+	(*timestamppb.Timestamp)(nil),        // 18: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 19: google.protobuf.FieldMask
+	(v1.FileFormat)(0),                   // 20: crm.customer.v1.FileFormat
+	(*v1.FileChunk)(nil),                 // 21: crm.customer.v1.FileChunk
 }
 var file_crm_feedback_v1_feedback_proto_depIdxs = []int32{
 	0,  // 0: crm.feedback.v1.Feedback.type:type_name -> crm.feedback.v1.FeedbackType
 	1,  // 1: crm.feedback.v1.Feedback.channel:type_name -> crm.feedback.v1.FeedbackChannel
 	2,  // 2: crm.feedback.v1.Feedback.status:type_name -> crm.feedback.v1.FeedbackStatus
-	17, // 3: crm.feedback.v1.Feedback.response_deadline:type_name -> google.protobuf.Timestamp
-	17, // 4: crm.feedback.v1.Feedback.first_response_time:type_name -> google.protobuf.Timestamp
-	17, // 5: crm.feedback.v1.Feedback.resolve_time:type_name -> google.protobuf.Timestamp
-	17, // 6: crm.feedback.v1.Feedback.close_time:type_name -> google.protobuf.Timestamp
+	18, // 3: crm.feedback.v1.Feedback.response_deadline:type_name -> google.protobuf.Timestamp
+	18, // 4: crm.feedback.v1.Feedback.first_response_time:type_name -> google.protobuf.Timestamp
+	18, // 5: crm.feedback.v1.Feedback.resolve_time:type_name -> google.protobuf.Timestamp
+	18, // 6: crm.feedback.v1.Feedback.close_time:type_name -> google.protobuf.Timestamp
 	3,  // 7: crm.feedback.v1.Feedback.sla_status:type_name -> crm.feedback.v1.SlaStatus
-	17, // 8: crm.feedback.v1.Feedback.create_time:type_name -> google.protobuf.Timestamp
-	17, // 9: crm.feedback.v1.Feedback.update_time:type_name -> google.protobuf.Timestamp
-	17, // 10: crm.feedback.v1.Feedback.delete_time:type_name -> google.protobuf.Timestamp
+	18, // 8: crm.feedback.v1.Feedback.create_time:type_name -> google.protobuf.Timestamp
+	18, // 9: crm.feedback.v1.Feedback.update_time:type_name -> google.protobuf.Timestamp
+	18, // 10: crm.feedback.v1.Feedback.delete_time:type_name -> google.protobuf.Timestamp
 	4,  // 11: crm.feedback.v1.CreateFeedbackRequest.feedback:type_name -> crm.feedback.v1.Feedback
 	4,  // 12: crm.feedback.v1.ListFeedbackResponse.feedback:type_name -> crm.feedback.v1.Feedback
 	4,  // 13: crm.feedback.v1.ListCustomerFeedbackResponse.feedback:type_name -> crm.feedback.v1.Feedback
 	4,  // 14: crm.feedback.v1.ListOverdueFeedbackResponse.feedback:type_name -> crm.feedback.v1.Feedback
 	4,  // 15: crm.feedback.v1.UpdateFeedbackRequest.feedback:type_name -> crm.feedback.v1.Feedback
-	18, // 16: crm.feedback.v1.UpdateFeedbackRequest.update_mask:type_name -> google.protobuf.FieldMask
+	19, // 16: crm.feedback.v1.UpdateFeedbackRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 17: crm.feedback.v1.ChangeFeedbackStatusRequest.status:type_name -> crm.feedback.v1.FeedbackStatus
-	5,  // 18: crm.feedback.v1.FeedbackService.CreateFeedback:input_type -> crm.feedback.v1.CreateFeedbackRequest
-	6,  // 19: crm.feedback.v1.FeedbackService.GetFeedback:input_type -> crm.feedback.v1.GetFeedbackRequest
-	7,  // 20: crm.feedback.v1.FeedbackService.ListFeedback:input_type -> crm.feedback.v1.ListFeedbackRequest
-	9,  // 21: crm.feedback.v1.FeedbackService.ListCustomerFeedback:input_type -> crm.feedback.v1.ListCustomerFeedbackRequest
-	11, // 22: crm.feedback.v1.FeedbackService.ListOverdueFeedback:input_type -> crm.feedback.v1.ListOverdueFeedbackRequest
-	13, // 23: crm.feedback.v1.FeedbackService.UpdateFeedback:input_type -> crm.feedback.v1.UpdateFeedbackRequest
-	14, // 24: crm.feedback.v1.FeedbackService.AssignFeedback:input_type -> crm.feedback.v1.AssignFeedbackRequest
-	15, // 25: crm.feedback.v1.FeedbackService.ChangeFeedbackStatus:input_type -> crm.feedback.v1.ChangeFeedbackStatusRequest
-	16, // 26: crm.feedback.v1.FeedbackService.DeleteFeedback:input_type -> crm.feedback.v1.DeleteFeedbackRequest
-	4,  // 27: crm.feedback.v1.FeedbackService.CreateFeedback:output_type -> crm.feedback.v1.Feedback
-	4,  // 28: crm.feedback.v1.FeedbackService.GetFeedback:output_type -> crm.feedback.v1.Feedback
-	8,  // 29: crm.feedback.v1.FeedbackService.ListFeedback:output_type -> crm.feedback.v1.ListFeedbackResponse
-	10, // 30: crm.feedback.v1.FeedbackService.ListCustomerFeedback:output_type -> crm.feedback.v1.ListCustomerFeedbackResponse
-	12, // 31: crm.feedback.v1.FeedbackService.ListOverdueFeedback:output_type -> crm.feedback.v1.ListOverdueFeedbackResponse
-	4,  // 32: crm.feedback.v1.FeedbackService.UpdateFeedback:output_type -> crm.feedback.v1.Feedback
-	4,  // 33: crm.feedback.v1.FeedbackService.AssignFeedback:output_type -> crm.feedback.v1.Feedback
-	4,  // 34: crm.feedback.v1.FeedbackService.ChangeFeedbackStatus:output_type -> crm.feedback.v1.Feedback
-	4,  // 35: crm.feedback.v1.FeedbackService.DeleteFeedback:output_type -> crm.feedback.v1.Feedback
-	27, // [27:36] is the sub-list for method output_type
-	18, // [18:27] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	20, // 18: crm.feedback.v1.ExportFeedbackRequest.format:type_name -> crm.customer.v1.FileFormat
+	5,  // 19: crm.feedback.v1.FeedbackService.CreateFeedback:input_type -> crm.feedback.v1.CreateFeedbackRequest
+	6,  // 20: crm.feedback.v1.FeedbackService.GetFeedback:input_type -> crm.feedback.v1.GetFeedbackRequest
+	7,  // 21: crm.feedback.v1.FeedbackService.ListFeedback:input_type -> crm.feedback.v1.ListFeedbackRequest
+	9,  // 22: crm.feedback.v1.FeedbackService.ListCustomerFeedback:input_type -> crm.feedback.v1.ListCustomerFeedbackRequest
+	11, // 23: crm.feedback.v1.FeedbackService.ListOverdueFeedback:input_type -> crm.feedback.v1.ListOverdueFeedbackRequest
+	13, // 24: crm.feedback.v1.FeedbackService.UpdateFeedback:input_type -> crm.feedback.v1.UpdateFeedbackRequest
+	14, // 25: crm.feedback.v1.FeedbackService.AssignFeedback:input_type -> crm.feedback.v1.AssignFeedbackRequest
+	15, // 26: crm.feedback.v1.FeedbackService.ChangeFeedbackStatus:input_type -> crm.feedback.v1.ChangeFeedbackStatusRequest
+	16, // 27: crm.feedback.v1.FeedbackService.DeleteFeedback:input_type -> crm.feedback.v1.DeleteFeedbackRequest
+	17, // 28: crm.feedback.v1.FeedbackService.ExportFeedback:input_type -> crm.feedback.v1.ExportFeedbackRequest
+	4,  // 29: crm.feedback.v1.FeedbackService.CreateFeedback:output_type -> crm.feedback.v1.Feedback
+	4,  // 30: crm.feedback.v1.FeedbackService.GetFeedback:output_type -> crm.feedback.v1.Feedback
+	8,  // 31: crm.feedback.v1.FeedbackService.ListFeedback:output_type -> crm.feedback.v1.ListFeedbackResponse
+	10, // 32: crm.feedback.v1.FeedbackService.ListCustomerFeedback:output_type -> crm.feedback.v1.ListCustomerFeedbackResponse
+	12, // 33: crm.feedback.v1.FeedbackService.ListOverdueFeedback:output_type -> crm.feedback.v1.ListOverdueFeedbackResponse
+	4,  // 34: crm.feedback.v1.FeedbackService.UpdateFeedback:output_type -> crm.feedback.v1.Feedback
+	4,  // 35: crm.feedback.v1.FeedbackService.AssignFeedback:output_type -> crm.feedback.v1.Feedback
+	4,  // 36: crm.feedback.v1.FeedbackService.ChangeFeedbackStatus:output_type -> crm.feedback.v1.Feedback
+	4,  // 37: crm.feedback.v1.FeedbackService.DeleteFeedback:output_type -> crm.feedback.v1.Feedback
+	21, // 38: crm.feedback.v1.FeedbackService.ExportFeedback:output_type -> crm.customer.v1.FileChunk
+	29, // [29:39] is the sub-list for method output_type
+	19, // [19:29] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_crm_feedback_v1_feedback_proto_init() }
@@ -1551,7 +1630,7 @@ func file_crm_feedback_v1_feedback_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_feedback_v1_feedback_proto_rawDesc), len(file_crm_feedback_v1_feedback_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,6 +8,7 @@ package feedbackv1
 
 import (
 	context "context"
+	v1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -28,6 +29,7 @@ const (
 	FeedbackService_AssignFeedback_FullMethodName       = "/crm.feedback.v1.FeedbackService/AssignFeedback"
 	FeedbackService_ChangeFeedbackStatus_FullMethodName = "/crm.feedback.v1.FeedbackService/ChangeFeedbackStatus"
 	FeedbackService_DeleteFeedback_FullMethodName       = "/crm.feedback.v1.FeedbackService/DeleteFeedback"
+	FeedbackService_ExportFeedback_FullMethodName       = "/crm.feedback.v1.FeedbackService/ExportFeedback"
 )
 
 // FeedbackServiceClient is the client API for FeedbackService service.
@@ -73,6 +75,13 @@ type FeedbackServiceClient interface {
 	ChangeFeedbackStatus(ctx context.Context, in *ChangeFeedbackStatusRequest, opts ...grpc.CallOption) (*Feedback, error)
 	// Soft-deletes feedback with a reason. Admins only.
 	DeleteFeedback(ctx context.Context, in *DeleteFeedbackRequest, opts ...grpc.CallOption) (*Feedback, error)
+	// Streams the feedback and complaints of the customers a customer filter selects (the customers the caller's
+	// customer export with that filter would hold) as a CSV (UTF-8 with BOM) or XLSX file, one row
+	// per record with its customer's name, deleted records left out. Cells that start with = + - @
+	// are prefixed with ' against formula injection. Audited with who, when, which filter
+	// and how many rows. Admins, managers and sales reps, like the customer export.
+	// REST: `GET /v1/feedback:export` through the gateway.
+	ExportFeedback(ctx context.Context, in *ExportFeedbackRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.FileChunk], error)
 }
 
 type feedbackServiceClient struct {
@@ -173,6 +182,25 @@ func (c *feedbackServiceClient) DeleteFeedback(ctx context.Context, in *DeleteFe
 	return out, nil
 }
 
+func (c *feedbackServiceClient) ExportFeedback(ctx context.Context, in *ExportFeedbackRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.FileChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FeedbackService_ServiceDesc.Streams[0], FeedbackService_ExportFeedback_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportFeedbackRequest, v1.FileChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FeedbackService_ExportFeedbackClient = grpc.ServerStreamingClient[v1.FileChunk]
+
 // FeedbackServiceServer is the server API for FeedbackService service.
 // All implementations must embed UnimplementedFeedbackServiceServer
 // for forward compatibility.
@@ -216,6 +244,13 @@ type FeedbackServiceServer interface {
 	ChangeFeedbackStatus(context.Context, *ChangeFeedbackStatusRequest) (*Feedback, error)
 	// Soft-deletes feedback with a reason. Admins only.
 	DeleteFeedback(context.Context, *DeleteFeedbackRequest) (*Feedback, error)
+	// Streams the feedback and complaints of the customers a customer filter selects (the customers the caller's
+	// customer export with that filter would hold) as a CSV (UTF-8 with BOM) or XLSX file, one row
+	// per record with its customer's name, deleted records left out. Cells that start with = + - @
+	// are prefixed with ' against formula injection. Audited with who, when, which filter
+	// and how many rows. Admins, managers and sales reps, like the customer export.
+	// REST: `GET /v1/feedback:export` through the gateway.
+	ExportFeedback(*ExportFeedbackRequest, grpc.ServerStreamingServer[v1.FileChunk]) error
 	mustEmbedUnimplementedFeedbackServiceServer()
 }
 
@@ -252,6 +287,9 @@ func (UnimplementedFeedbackServiceServer) ChangeFeedbackStatus(context.Context, 
 }
 func (UnimplementedFeedbackServiceServer) DeleteFeedback(context.Context, *DeleteFeedbackRequest) (*Feedback, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteFeedback not implemented")
+}
+func (UnimplementedFeedbackServiceServer) ExportFeedback(*ExportFeedbackRequest, grpc.ServerStreamingServer[v1.FileChunk]) error {
+	return status.Error(codes.Unimplemented, "method ExportFeedback not implemented")
 }
 func (UnimplementedFeedbackServiceServer) mustEmbedUnimplementedFeedbackServiceServer() {}
 func (UnimplementedFeedbackServiceServer) testEmbeddedByValue()                         {}
@@ -436,6 +474,17 @@ func _FeedbackService_DeleteFeedback_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FeedbackService_ExportFeedback_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportFeedbackRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FeedbackServiceServer).ExportFeedback(m, &grpc.GenericServerStream[ExportFeedbackRequest, v1.FileChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FeedbackService_ExportFeedbackServer = grpc.ServerStreamingServer[v1.FileChunk]
+
 // FeedbackService_ServiceDesc is the grpc.ServiceDesc for FeedbackService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -480,6 +529,12 @@ var FeedbackService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _FeedbackService_DeleteFeedback_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportFeedback",
+			Handler:       _FeedbackService_ExportFeedback_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "crm/feedback/v1/feedback.proto",
 }

@@ -7,6 +7,7 @@
 package followupv1
 
 import (
+	v1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1263,11 +1264,76 @@ func (x *ListOverdueActionsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request of ExportFollowUps.
+type ExportFollowUpsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CSV (default) or XLSX.
+	Format v1.FileFormat `protobuf:"varint,1,opt,name=format,proto3,enum=crm.customer.v1.FileFormat" json:"format,omitempty"`
+	// The filter of ListCustomers: the follow-up records of the customers it selects are exported. Empty:
+	// of every customer the caller may export.
+	CustomerFilter string `protobuf:"bytes,2,opt,name=customer_filter,json=customerFilter,proto3" json:"customer_filter,omitempty"`
+	// Export personal information unmasked. Admins only; the export's audit record says so.
+	RevealPii     bool `protobuf:"varint,3,opt,name=reveal_pii,json=revealPii,proto3" json:"reveal_pii,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportFollowUpsRequest) Reset() {
+	*x = ExportFollowUpsRequest{}
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportFollowUpsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportFollowUpsRequest) ProtoMessage() {}
+
+func (x *ExportFollowUpsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportFollowUpsRequest.ProtoReflect.Descriptor instead.
+func (*ExportFollowUpsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ExportFollowUpsRequest) GetFormat() v1.FileFormat {
+	if x != nil {
+		return x.Format
+	}
+	return v1.FileFormat(0)
+}
+
+func (x *ExportFollowUpsRequest) GetCustomerFilter() string {
+	if x != nil {
+		return x.CustomerFilter
+	}
+	return ""
+}
+
+func (x *ExportFollowUpsRequest) GetRevealPii() bool {
+	if x != nil {
+		return x.RevealPii
+	}
+	return false
+}
+
 var File_crm_followup_v1_followup_proto protoreflect.FileDescriptor
 
 const file_crm_followup_v1_followup_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/followup/v1/followup.proto\x12\x0fcrm.followup.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"\x8f\b\n" +
+	"\x1ecrm/followup/v1/followup.proto\x12\x0fcrm.followup.v1\x1a\x1ecrm/customer/v1/transfer.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"\x8f\b\n" +
 	"\bFollowUp\x12$\n" +
 	"\vfollowup_id\x18\x01 \x01(\tB\x03\xe0A\bR\n" +
 	"followupId\x12$\n" +
@@ -1368,7 +1434,12 @@ const file_crm_followup_v1_followup_proto_rawDesc = "" +
 	"\x1aListOverdueActionsResponse\x12;\n" +
 	"\vdue_actions\x18\x01 \x03(\v2\x1a.crm.followup.v1.DueActionR\n" +
 	"dueActions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xce\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x95\x01\n" +
+	"\x16ExportFollowUpsRequest\x123\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1b.crm.customer.v1.FileFormatR\x06format\x12'\n" +
+	"\x0fcustomer_filter\x18\x02 \x01(\tR\x0ecustomerFilter\x12\x1d\n" +
+	"\n" +
+	"reveal_pii\x18\x03 \x01(\bR\trevealPii*\xce\x01\n" +
 	"\rContactMethod\x12\x1e\n" +
 	"\x1aCONTACT_METHOD_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14CONTACT_METHOD_PHONE\x10\x01\x12\x18\n" +
@@ -1383,7 +1454,8 @@ const file_crm_followup_v1_followup_proto_rawDesc = "" +
 	"\x1cFOLLOW_UP_KIND_NEED_FOLLOWUP\x10\x02\x12\x1b\n" +
 	"\x17FOLLOW_UP_KIND_CONTRACT\x10\x03\x12\x1e\n" +
 	"\x1aFOLLOW_UP_KIND_AFTER_SALES\x10\x04\x12\x18\n" +
-	"\x14FOLLOW_UP_KIND_OTHER\x10\x052\xcb\t\n" +
+	"\x14FOLLOW_UP_KIND_OTHER\x10\x052\xa5\n" +
+	"\n" +
 	"\x0fFollowUpService\x12\x8c\x01\n" +
 	"\x0eCreateFollowUp\x12&.crm.followup.v1.CreateFollowUpRequest\x1a\x19.crm.followup.v1.FollowUp\"7\x82\xd3\xe4\x93\x021:\bfollowup\"%/v1/customers/{customer_id}/followups\x12r\n" +
 	"\vGetFollowUp\x12#.crm.followup.v1.GetFollowUpRequest\x1a\x19.crm.followup.v1.FollowUp\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/followups/{followup_id}\x12\x8d\x01\n" +
@@ -1393,7 +1465,8 @@ const file_crm_followup_v1_followup_proto_rawDesc = "" +
 	"\x10CompleteFollowUp\x12(.crm.followup.v1.CompleteFollowUpRequest\x1a\x19.crm.followup.v1.FollowUp\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/followups/{followup_id}:complete\x12x\n" +
 	"\x0eDeleteFollowUp\x12&.crm.followup.v1.DeleteFollowUpRequest\x1a\x19.crm.followup.v1.FollowUp\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/followups/{followup_id}\x12|\n" +
 	"\x0eListDueActions\x12&.crm.followup.v1.ListDueActionsRequest\x1a'.crm.followup.v1.ListDueActionsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/followups:due\x12\x8c\x01\n" +
-	"\x12ListOverdueActions\x12*.crm.followup.v1.ListOverdueActionsRequest\x1a+.crm.followup.v1.ListOverdueActionsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/followups:overdueBAZ?github.com/crmsuite/crm/proto/gen/go/crm/followup/v1;followupv1b\x06proto3"
+	"\x12ListOverdueActions\x12*.crm.followup.v1.ListOverdueActionsRequest\x1a+.crm.followup.v1.ListOverdueActionsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/followups:overdue\x12X\n" +
+	"\x0fExportFollowUps\x12'.crm.followup.v1.ExportFollowUpsRequest\x1a\x1a.crm.customer.v1.FileChunk0\x01BAZ?github.com/crmsuite/crm/proto/gen/go/crm/followup/v1;followupv1b\x06proto3"
 
 var (
 	file_crm_followup_v1_followup_proto_rawDescOnce sync.Once
@@ -1408,7 +1481,7 @@ func file_crm_followup_v1_followup_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_followup_v1_followup_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_crm_followup_v1_followup_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_crm_followup_v1_followup_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_crm_followup_v1_followup_proto_goTypes = []any{
 	(ContactMethod)(0),                 // 0: crm.followup.v1.ContactMethod
 	(FollowUpKind)(0),                  // 1: crm.followup.v1.FollowUpKind
@@ -1427,50 +1500,56 @@ var file_crm_followup_v1_followup_proto_goTypes = []any{
 	(*ListDueActionsResponse)(nil),     // 14: crm.followup.v1.ListDueActionsResponse
 	(*ListOverdueActionsRequest)(nil),  // 15: crm.followup.v1.ListOverdueActionsRequest
 	(*ListOverdueActionsResponse)(nil), // 16: crm.followup.v1.ListOverdueActionsResponse
-	(*timestamppb.Timestamp)(nil),      // 17: google.protobuf.Timestamp
-	(*date.Date)(nil),                  // 18: google.type.Date
-	(*fieldmaskpb.FieldMask)(nil),      // 19: google.protobuf.FieldMask
+	(*ExportFollowUpsRequest)(nil),     // 17: crm.followup.v1.ExportFollowUpsRequest
+	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
+	(*date.Date)(nil),                  // 19: google.type.Date
+	(*fieldmaskpb.FieldMask)(nil),      // 20: google.protobuf.FieldMask
+	(v1.FileFormat)(0),                 // 21: crm.customer.v1.FileFormat
+	(*v1.FileChunk)(nil),               // 22: crm.customer.v1.FileChunk
 }
 var file_crm_followup_v1_followup_proto_depIdxs = []int32{
 	0,  // 0: crm.followup.v1.FollowUp.method:type_name -> crm.followup.v1.ContactMethod
-	17, // 1: crm.followup.v1.FollowUp.contact_time:type_name -> google.protobuf.Timestamp
+	18, // 1: crm.followup.v1.FollowUp.contact_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: crm.followup.v1.FollowUp.kind:type_name -> crm.followup.v1.FollowUpKind
-	18, // 3: crm.followup.v1.FollowUp.next_action_due_date:type_name -> google.type.Date
-	17, // 4: crm.followup.v1.FollowUp.done_time:type_name -> google.protobuf.Timestamp
-	17, // 5: crm.followup.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
-	17, // 6: crm.followup.v1.FollowUp.update_time:type_name -> google.protobuf.Timestamp
-	17, // 7: crm.followup.v1.FollowUp.delete_time:type_name -> google.protobuf.Timestamp
+	19, // 3: crm.followup.v1.FollowUp.next_action_due_date:type_name -> google.type.Date
+	18, // 4: crm.followup.v1.FollowUp.done_time:type_name -> google.protobuf.Timestamp
+	18, // 5: crm.followup.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
+	18, // 6: crm.followup.v1.FollowUp.update_time:type_name -> google.protobuf.Timestamp
+	18, // 7: crm.followup.v1.FollowUp.delete_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: crm.followup.v1.DueAction.followup:type_name -> crm.followup.v1.FollowUp
 	2,  // 9: crm.followup.v1.CreateFollowUpRequest.followup:type_name -> crm.followup.v1.FollowUp
 	2,  // 10: crm.followup.v1.ListFollowUpsResponse.followups:type_name -> crm.followup.v1.FollowUp
 	2,  // 11: crm.followup.v1.ListOwnerFollowUpsResponse.followups:type_name -> crm.followup.v1.FollowUp
 	2,  // 12: crm.followup.v1.UpdateFollowUpRequest.followup:type_name -> crm.followup.v1.FollowUp
-	19, // 13: crm.followup.v1.UpdateFollowUpRequest.update_mask:type_name -> google.protobuf.FieldMask
+	20, // 13: crm.followup.v1.UpdateFollowUpRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 14: crm.followup.v1.ListDueActionsResponse.due_actions:type_name -> crm.followup.v1.DueAction
 	3,  // 15: crm.followup.v1.ListOverdueActionsResponse.due_actions:type_name -> crm.followup.v1.DueAction
-	4,  // 16: crm.followup.v1.FollowUpService.CreateFollowUp:input_type -> crm.followup.v1.CreateFollowUpRequest
-	5,  // 17: crm.followup.v1.FollowUpService.GetFollowUp:input_type -> crm.followup.v1.GetFollowUpRequest
-	6,  // 18: crm.followup.v1.FollowUpService.ListFollowUps:input_type -> crm.followup.v1.ListFollowUpsRequest
-	8,  // 19: crm.followup.v1.FollowUpService.ListOwnerFollowUps:input_type -> crm.followup.v1.ListOwnerFollowUpsRequest
-	10, // 20: crm.followup.v1.FollowUpService.UpdateFollowUp:input_type -> crm.followup.v1.UpdateFollowUpRequest
-	11, // 21: crm.followup.v1.FollowUpService.CompleteFollowUp:input_type -> crm.followup.v1.CompleteFollowUpRequest
-	12, // 22: crm.followup.v1.FollowUpService.DeleteFollowUp:input_type -> crm.followup.v1.DeleteFollowUpRequest
-	13, // 23: crm.followup.v1.FollowUpService.ListDueActions:input_type -> crm.followup.v1.ListDueActionsRequest
-	15, // 24: crm.followup.v1.FollowUpService.ListOverdueActions:input_type -> crm.followup.v1.ListOverdueActionsRequest
-	2,  // 25: crm.followup.v1.FollowUpService.CreateFollowUp:output_type -> crm.followup.v1.FollowUp
-	2,  // 26: crm.followup.v1.FollowUpService.GetFollowUp:output_type -> crm.followup.v1.FollowUp
-	7,  // 27: crm.followup.v1.FollowUpService.ListFollowUps:output_type -> crm.followup.v1.ListFollowUpsResponse
-	9,  // 28: crm.followup.v1.FollowUpService.ListOwnerFollowUps:output_type -> crm.followup.v1.ListOwnerFollowUpsResponse
-	2,  // 29: crm.followup.v1.FollowUpService.UpdateFollowUp:output_type -> crm.followup.v1.FollowUp
-	2,  // 30: crm.followup.v1.FollowUpService.CompleteFollowUp:output_type -> crm.followup.v1.FollowUp
-	2,  // 31: crm.followup.v1.FollowUpService.DeleteFollowUp:output_type -> crm.followup.v1.FollowUp
-	14, // 32: crm.followup.v1.FollowUpService.ListDueActions:output_type -> crm.followup.v1.ListDueActionsResponse
-	16, // 33: crm.followup.v1.FollowUpService.ListOverdueActions:output_type -> crm.followup.v1.ListOverdueActionsResponse
-	25, // [25:34] is the sub-list for method output_type
-	16, // [16:25] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	21, // 16: crm.followup.v1.ExportFollowUpsRequest.format:type_name -> crm.customer.v1.FileFormat
+	4,  // 17: crm.followup.v1.FollowUpService.CreateFollowUp:input_type -> crm.followup.v1.CreateFollowUpRequest
+	5,  // 18: crm.followup.v1.FollowUpService.GetFollowUp:input_type -> crm.followup.v1.GetFollowUpRequest
+	6,  // 19: crm.followup.v1.FollowUpService.ListFollowUps:input_type -> crm.followup.v1.ListFollowUpsRequest
+	8,  // 20: crm.followup.v1.FollowUpService.ListOwnerFollowUps:input_type -> crm.followup.v1.ListOwnerFollowUpsRequest
+	10, // 21: crm.followup.v1.FollowUpService.UpdateFollowUp:input_type -> crm.followup.v1.UpdateFollowUpRequest
+	11, // 22: crm.followup.v1.FollowUpService.CompleteFollowUp:input_type -> crm.followup.v1.CompleteFollowUpRequest
+	12, // 23: crm.followup.v1.FollowUpService.DeleteFollowUp:input_type -> crm.followup.v1.DeleteFollowUpRequest
+	13, // 24: crm.followup.v1.FollowUpService.ListDueActions:input_type -> crm.followup.v1.ListDueActionsRequest
+	15, // 25: crm.followup.v1.FollowUpService.ListOverdueActions:input_type -> crm.followup.v1.ListOverdueActionsRequest
+	17, // 26: crm.followup.v1.FollowUpService.ExportFollowUps:input_type -> crm.followup.v1.ExportFollowUpsRequest
+	2,  // 27: crm.followup.v1.FollowUpService.CreateFollowUp:output_type -> crm.followup.v1.FollowUp
+	2,  // 28: crm.followup.v1.FollowUpService.GetFollowUp:output_type -> crm.followup.v1.FollowUp
+	7,  // 29: crm.followup.v1.FollowUpService.ListFollowUps:output_type -> crm.followup.v1.ListFollowUpsResponse
+	9,  // 30: crm.followup.v1.FollowUpService.ListOwnerFollowUps:output_type -> crm.followup.v1.ListOwnerFollowUpsResponse
+	2,  // 31: crm.followup.v1.FollowUpService.UpdateFollowUp:output_type -> crm.followup.v1.FollowUp
+	2,  // 32: crm.followup.v1.FollowUpService.CompleteFollowUp:output_type -> crm.followup.v1.FollowUp
+	2,  // 33: crm.followup.v1.FollowUpService.DeleteFollowUp:output_type -> crm.followup.v1.FollowUp
+	14, // 34: crm.followup.v1.FollowUpService.ListDueActions:output_type -> crm.followup.v1.ListDueActionsResponse
+	16, // 35: crm.followup.v1.FollowUpService.ListOverdueActions:output_type -> crm.followup.v1.ListOverdueActionsResponse
+	22, // 36: crm.followup.v1.FollowUpService.ExportFollowUps:output_type -> crm.customer.v1.FileChunk
+	27, // [27:37] is the sub-list for method output_type
+	17, // [17:27] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_crm_followup_v1_followup_proto_init() }
@@ -1485,7 +1564,7 @@ func file_crm_followup_v1_followup_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_followup_v1_followup_proto_rawDesc), len(file_crm_followup_v1_followup_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

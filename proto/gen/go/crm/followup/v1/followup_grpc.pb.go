@@ -8,6 +8,7 @@ package followupv1
 
 import (
 	context "context"
+	v1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -28,6 +29,7 @@ const (
 	FollowUpService_DeleteFollowUp_FullMethodName     = "/crm.followup.v1.FollowUpService/DeleteFollowUp"
 	FollowUpService_ListDueActions_FullMethodName     = "/crm.followup.v1.FollowUpService/ListDueActions"
 	FollowUpService_ListOverdueActions_FullMethodName = "/crm.followup.v1.FollowUpService/ListOverdueActions"
+	FollowUpService_ExportFollowUps_FullMethodName    = "/crm.followup.v1.FollowUpService/ExportFollowUps"
 )
 
 // FollowUpServiceClient is the client API for FollowUpService service.
@@ -70,6 +72,13 @@ type FollowUpServiceClient interface {
 	ListDueActions(ctx context.Context, in *ListDueActionsRequest, opts ...grpc.CallOption) (*ListDueActionsResponse, error)
 	// Lists the next actions not yet done whose due date has passed, earliest due date first.
 	ListOverdueActions(ctx context.Context, in *ListOverdueActionsRequest, opts ...grpc.CallOption) (*ListOverdueActionsResponse, error)
+	// Streams the follow-up records of the customers a customer filter selects (the customers the caller's
+	// customer export with that filter would hold) as a CSV (UTF-8 with BOM) or XLSX file, one row
+	// per record with its customer's name, deleted records left out. Cells that start with = + - @
+	// are prefixed with ' against formula injection. Contact names are masked (张*) unless reveal_pii. Audited with who, when, which filter
+	// and how many rows. Admins, managers and sales reps, like the customer export.
+	// REST: `GET /v1/followups:export` through the gateway.
+	ExportFollowUps(ctx context.Context, in *ExportFollowUpsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.FileChunk], error)
 }
 
 type followUpServiceClient struct {
@@ -170,6 +179,25 @@ func (c *followUpServiceClient) ListOverdueActions(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *followUpServiceClient) ExportFollowUps(ctx context.Context, in *ExportFollowUpsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.FileChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &FollowUpService_ServiceDesc.Streams[0], FollowUpService_ExportFollowUps_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportFollowUpsRequest, v1.FileChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FollowUpService_ExportFollowUpsClient = grpc.ServerStreamingClient[v1.FileChunk]
+
 // FollowUpServiceServer is the server API for FollowUpService service.
 // All implementations must embed UnimplementedFollowUpServiceServer
 // for forward compatibility.
@@ -210,6 +238,13 @@ type FollowUpServiceServer interface {
 	ListDueActions(context.Context, *ListDueActionsRequest) (*ListDueActionsResponse, error)
 	// Lists the next actions not yet done whose due date has passed, earliest due date first.
 	ListOverdueActions(context.Context, *ListOverdueActionsRequest) (*ListOverdueActionsResponse, error)
+	// Streams the follow-up records of the customers a customer filter selects (the customers the caller's
+	// customer export with that filter would hold) as a CSV (UTF-8 with BOM) or XLSX file, one row
+	// per record with its customer's name, deleted records left out. Cells that start with = + - @
+	// are prefixed with ' against formula injection. Contact names are masked (张*) unless reveal_pii. Audited with who, when, which filter
+	// and how many rows. Admins, managers and sales reps, like the customer export.
+	// REST: `GET /v1/followups:export` through the gateway.
+	ExportFollowUps(*ExportFollowUpsRequest, grpc.ServerStreamingServer[v1.FileChunk]) error
 	mustEmbedUnimplementedFollowUpServiceServer()
 }
 
@@ -246,6 +281,9 @@ func (UnimplementedFollowUpServiceServer) ListDueActions(context.Context, *ListD
 }
 func (UnimplementedFollowUpServiceServer) ListOverdueActions(context.Context, *ListOverdueActionsRequest) (*ListOverdueActionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOverdueActions not implemented")
+}
+func (UnimplementedFollowUpServiceServer) ExportFollowUps(*ExportFollowUpsRequest, grpc.ServerStreamingServer[v1.FileChunk]) error {
+	return status.Error(codes.Unimplemented, "method ExportFollowUps not implemented")
 }
 func (UnimplementedFollowUpServiceServer) mustEmbedUnimplementedFollowUpServiceServer() {}
 func (UnimplementedFollowUpServiceServer) testEmbeddedByValue()                         {}
@@ -430,6 +468,17 @@ func _FollowUpService_ListOverdueActions_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FollowUpService_ExportFollowUps_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportFollowUpsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(FollowUpServiceServer).ExportFollowUps(m, &grpc.GenericServerStream[ExportFollowUpsRequest, v1.FileChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type FollowUpService_ExportFollowUpsServer = grpc.ServerStreamingServer[v1.FileChunk]
+
 // FollowUpService_ServiceDesc is the grpc.ServiceDesc for FollowUpService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -474,6 +523,12 @@ var FollowUpService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _FollowUpService_ListOverdueActions_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportFollowUps",
+			Handler:       _FollowUpService_ExportFollowUps_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "crm/followup/v1/followup.proto",
 }

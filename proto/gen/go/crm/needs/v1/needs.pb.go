@@ -7,6 +7,7 @@
 package needsv1
 
 import (
+	v1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
 	money "google.golang.org/genproto/googleapis/type/money"
@@ -1614,11 +1615,76 @@ func (x *PipelineStage) GetWeightedAmount() *money.Money {
 	return nil
 }
 
+// Request of ExportNeeds.
+type ExportNeedsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CSV (default) or XLSX.
+	Format v1.FileFormat `protobuf:"varint,1,opt,name=format,proto3,enum=crm.customer.v1.FileFormat" json:"format,omitempty"`
+	// The filter of ListCustomers: the needs of the customers it selects are exported. Empty:
+	// of every customer the caller may export.
+	CustomerFilter string `protobuf:"bytes,2,opt,name=customer_filter,json=customerFilter,proto3" json:"customer_filter,omitempty"`
+	// Export personal information unmasked. Admins only; the export's audit record says so.
+	RevealPii     bool `protobuf:"varint,3,opt,name=reveal_pii,json=revealPii,proto3" json:"reveal_pii,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportNeedsRequest) Reset() {
+	*x = ExportNeedsRequest{}
+	mi := &file_crm_needs_v1_needs_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportNeedsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportNeedsRequest) ProtoMessage() {}
+
+func (x *ExportNeedsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_needs_v1_needs_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportNeedsRequest.ProtoReflect.Descriptor instead.
+func (*ExportNeedsRequest) Descriptor() ([]byte, []int) {
+	return file_crm_needs_v1_needs_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ExportNeedsRequest) GetFormat() v1.FileFormat {
+	if x != nil {
+		return x.Format
+	}
+	return v1.FileFormat(0)
+}
+
+func (x *ExportNeedsRequest) GetCustomerFilter() string {
+	if x != nil {
+		return x.CustomerFilter
+	}
+	return ""
+}
+
+func (x *ExportNeedsRequest) GetRevealPii() bool {
+	if x != nil {
+		return x.RevealPii
+	}
+	return false
+}
+
 var File_crm_needs_v1_needs_proto protoreflect.FileDescriptor
 
 const file_crm_needs_v1_needs_proto_rawDesc = "" +
 	"\n" +
-	"\x18crm/needs/v1/needs.proto\x12\fcrm.needs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xa2\t\n" +
+	"\x18crm/needs/v1/needs.proto\x12\fcrm.needs.v1\x1a\x1ecrm/customer/v1/transfer.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xa2\t\n" +
 	"\x04Need\x12\x1c\n" +
 	"\aneed_id\x18\x01 \x01(\tB\x03\xe0A\bR\x06needId\x12$\n" +
 	"\vcustomer_id\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
@@ -1750,7 +1816,12 @@ const file_crm_needs_v1_needs_proto_rawDesc = "" +
 	"\x13probability_percent\x18\x02 \x01(\x05R\x12probabilityPercent\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x12*\n" +
 	"\x06amount\x18\x04 \x01(\v2\x12.google.type.MoneyR\x06amount\x12;\n" +
-	"\x0fweighted_amount\x18\x05 \x01(\v2\x12.google.type.MoneyR\x0eweightedAmount*\xad\x01\n" +
+	"\x0fweighted_amount\x18\x05 \x01(\v2\x12.google.type.MoneyR\x0eweightedAmount\"\x91\x01\n" +
+	"\x12ExportNeedsRequest\x123\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1b.crm.customer.v1.FileFormatR\x06format\x12'\n" +
+	"\x0fcustomer_filter\x18\x02 \x01(\tR\x0ecustomerFilter\x12\x1d\n" +
+	"\n" +
+	"reveal_pii\x18\x03 \x01(\bR\trevealPii*\xad\x01\n" +
 	"\bNeedType\x12\x19\n" +
 	"\x15NEED_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19NEED_TYPE_PRODUCT_INQUIRY\x10\x01\x12\x1c\n" +
@@ -1766,7 +1837,7 @@ const file_crm_needs_v1_needs_proto_rawDesc = "" +
 	"\x14NEED_STAGE_QUOTATION\x10\x04\x12\x1a\n" +
 	"\x16NEED_STAGE_NEGOTIATION\x10\x05\x12\x12\n" +
 	"\x0eNEED_STAGE_WON\x10\x06\x12\x13\n" +
-	"\x0fNEED_STAGE_LOST\x10\a2\xfb\b\n" +
+	"\x0fNEED_STAGE_LOST\x10\a2\xca\t\n" +
 	"\vNeedService\x12r\n" +
 	"\n" +
 	"CreateNeed\x12\x1f.crm.needs.v1.CreateNeedRequest\x1a\x12.crm.needs.v1.Need\"/\x82\xd3\xe4\x93\x02):\x04need\"!/v1/customers/{customer_id}/needs\x12X\n" +
@@ -1781,7 +1852,8 @@ const file_crm_needs_v1_needs_proto_rawDesc = "" +
 	"\x14ListNeedStageChanges\x12).crm.needs.v1.ListNeedStageChangesRequest\x1a*.crm.needs.v1.ListNeedStageChangesResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/needs/{need_id}/stageChanges\x12^\n" +
 	"\n" +
 	"DeleteNeed\x12\x1f.crm.needs.v1.DeleteNeedRequest\x1a\x12.crm.needs.v1.Need\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/needs/{need_id}\x12c\n" +
-	"\vGetPipeline\x12 .crm.needs.v1.GetPipelineRequest\x1a\x16.crm.needs.v1.Pipeline\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/needs:pipelineB;Z9github.com/crmsuite/crm/proto/gen/go/crm/needs/v1;needsv1b\x06proto3"
+	"\vGetPipeline\x12 .crm.needs.v1.GetPipelineRequest\x1a\x16.crm.needs.v1.Pipeline\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/needs:pipeline\x12M\n" +
+	"\vExportNeeds\x12 .crm.needs.v1.ExportNeedsRequest\x1a\x1a.crm.customer.v1.FileChunk0\x01B;Z9github.com/crmsuite/crm/proto/gen/go/crm/needs/v1;needsv1b\x06proto3"
 
 var (
 	file_crm_needs_v1_needs_proto_rawDescOnce sync.Once
@@ -1796,7 +1868,7 @@ func file_crm_needs_v1_needs_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_needs_v1_needs_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_crm_needs_v1_needs_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_crm_needs_v1_needs_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_crm_needs_v1_needs_proto_goTypes = []any{
 	(NeedType)(0),                        // 0: crm.needs.v1.NeedType
 	(NeedStage)(0),                       // 1: crm.needs.v1.NeedStage
@@ -1818,71 +1890,77 @@ var file_crm_needs_v1_needs_proto_goTypes = []any{
 	(*Pipeline)(nil),                     // 17: crm.needs.v1.Pipeline
 	(*OwnerPipeline)(nil),                // 18: crm.needs.v1.OwnerPipeline
 	(*PipelineStage)(nil),                // 19: crm.needs.v1.PipelineStage
-	(*money.Money)(nil),                  // 20: google.type.Money
-	(*date.Date)(nil),                    // 21: google.type.Date
-	(*timestamppb.Timestamp)(nil),        // 22: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 23: google.protobuf.FieldMask
+	(*ExportNeedsRequest)(nil),           // 20: crm.needs.v1.ExportNeedsRequest
+	(*money.Money)(nil),                  // 21: google.type.Money
+	(*date.Date)(nil),                    // 22: google.type.Date
+	(*timestamppb.Timestamp)(nil),        // 23: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 24: google.protobuf.FieldMask
+	(v1.FileFormat)(0),                   // 25: crm.customer.v1.FileFormat
+	(*v1.FileChunk)(nil),                 // 26: crm.customer.v1.FileChunk
 }
 var file_crm_needs_v1_needs_proto_depIdxs = []int32{
 	0,  // 0: crm.needs.v1.Need.type:type_name -> crm.needs.v1.NeedType
-	20, // 1: crm.needs.v1.Need.budget_min:type_name -> google.type.Money
-	20, // 2: crm.needs.v1.Need.budget_max:type_name -> google.type.Money
-	21, // 3: crm.needs.v1.Need.expected_delivery_date:type_name -> google.type.Date
-	21, // 4: crm.needs.v1.Need.expected_close_date:type_name -> google.type.Date
-	20, // 5: crm.needs.v1.Need.expected_amount:type_name -> google.type.Money
+	21, // 1: crm.needs.v1.Need.budget_min:type_name -> google.type.Money
+	21, // 2: crm.needs.v1.Need.budget_max:type_name -> google.type.Money
+	22, // 3: crm.needs.v1.Need.expected_delivery_date:type_name -> google.type.Date
+	22, // 4: crm.needs.v1.Need.expected_close_date:type_name -> google.type.Date
+	21, // 5: crm.needs.v1.Need.expected_amount:type_name -> google.type.Money
 	1,  // 6: crm.needs.v1.Need.stage:type_name -> crm.needs.v1.NeedStage
-	22, // 7: crm.needs.v1.Need.stage_change_time:type_name -> google.protobuf.Timestamp
-	22, // 8: crm.needs.v1.Need.create_time:type_name -> google.protobuf.Timestamp
-	22, // 9: crm.needs.v1.Need.update_time:type_name -> google.protobuf.Timestamp
-	22, // 10: crm.needs.v1.Need.delete_time:type_name -> google.protobuf.Timestamp
+	23, // 7: crm.needs.v1.Need.stage_change_time:type_name -> google.protobuf.Timestamp
+	23, // 8: crm.needs.v1.Need.create_time:type_name -> google.protobuf.Timestamp
+	23, // 9: crm.needs.v1.Need.update_time:type_name -> google.protobuf.Timestamp
+	23, // 10: crm.needs.v1.Need.delete_time:type_name -> google.protobuf.Timestamp
 	2,  // 11: crm.needs.v1.CreateNeedRequest.need:type_name -> crm.needs.v1.Need
 	2,  // 12: crm.needs.v1.ListNeedsResponse.needs:type_name -> crm.needs.v1.Need
 	2,  // 13: crm.needs.v1.ListCustomerNeedsResponse.needs:type_name -> crm.needs.v1.Need
 	2,  // 14: crm.needs.v1.UpdateNeedRequest.need:type_name -> crm.needs.v1.Need
-	23, // 15: crm.needs.v1.UpdateNeedRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 15: crm.needs.v1.UpdateNeedRequest.update_mask:type_name -> google.protobuf.FieldMask
 	1,  // 16: crm.needs.v1.ChangeNeedStageRequest.stage:type_name -> crm.needs.v1.NeedStage
 	1,  // 17: crm.needs.v1.ReopenNeedRequest.stage:type_name -> crm.needs.v1.NeedStage
 	14, // 18: crm.needs.v1.ListNeedStageChangesResponse.stage_changes:type_name -> crm.needs.v1.NeedStageChange
 	1,  // 19: crm.needs.v1.NeedStageChange.from_stage:type_name -> crm.needs.v1.NeedStage
 	1,  // 20: crm.needs.v1.NeedStageChange.to_stage:type_name -> crm.needs.v1.NeedStage
-	22, // 21: crm.needs.v1.NeedStageChange.change_time:type_name -> google.protobuf.Timestamp
-	21, // 22: crm.needs.v1.GetPipelineRequest.expected_close_date_from:type_name -> google.type.Date
-	21, // 23: crm.needs.v1.GetPipelineRequest.expected_close_date_to:type_name -> google.type.Date
+	23, // 21: crm.needs.v1.NeedStageChange.change_time:type_name -> google.protobuf.Timestamp
+	22, // 22: crm.needs.v1.GetPipelineRequest.expected_close_date_from:type_name -> google.type.Date
+	22, // 23: crm.needs.v1.GetPipelineRequest.expected_close_date_to:type_name -> google.type.Date
 	19, // 24: crm.needs.v1.Pipeline.stages:type_name -> crm.needs.v1.PipelineStage
-	20, // 25: crm.needs.v1.Pipeline.open_amount:type_name -> google.type.Money
-	20, // 26: crm.needs.v1.Pipeline.weighted_forecast:type_name -> google.type.Money
+	21, // 25: crm.needs.v1.Pipeline.open_amount:type_name -> google.type.Money
+	21, // 26: crm.needs.v1.Pipeline.weighted_forecast:type_name -> google.type.Money
 	18, // 27: crm.needs.v1.Pipeline.owners:type_name -> crm.needs.v1.OwnerPipeline
 	19, // 28: crm.needs.v1.OwnerPipeline.stages:type_name -> crm.needs.v1.PipelineStage
-	20, // 29: crm.needs.v1.OwnerPipeline.open_amount:type_name -> google.type.Money
-	20, // 30: crm.needs.v1.OwnerPipeline.weighted_forecast:type_name -> google.type.Money
+	21, // 29: crm.needs.v1.OwnerPipeline.open_amount:type_name -> google.type.Money
+	21, // 30: crm.needs.v1.OwnerPipeline.weighted_forecast:type_name -> google.type.Money
 	1,  // 31: crm.needs.v1.PipelineStage.stage:type_name -> crm.needs.v1.NeedStage
-	20, // 32: crm.needs.v1.PipelineStage.amount:type_name -> google.type.Money
-	20, // 33: crm.needs.v1.PipelineStage.weighted_amount:type_name -> google.type.Money
-	3,  // 34: crm.needs.v1.NeedService.CreateNeed:input_type -> crm.needs.v1.CreateNeedRequest
-	4,  // 35: crm.needs.v1.NeedService.GetNeed:input_type -> crm.needs.v1.GetNeedRequest
-	5,  // 36: crm.needs.v1.NeedService.ListNeeds:input_type -> crm.needs.v1.ListNeedsRequest
-	7,  // 37: crm.needs.v1.NeedService.ListCustomerNeeds:input_type -> crm.needs.v1.ListCustomerNeedsRequest
-	9,  // 38: crm.needs.v1.NeedService.UpdateNeed:input_type -> crm.needs.v1.UpdateNeedRequest
-	10, // 39: crm.needs.v1.NeedService.ChangeNeedStage:input_type -> crm.needs.v1.ChangeNeedStageRequest
-	11, // 40: crm.needs.v1.NeedService.ReopenNeed:input_type -> crm.needs.v1.ReopenNeedRequest
-	12, // 41: crm.needs.v1.NeedService.ListNeedStageChanges:input_type -> crm.needs.v1.ListNeedStageChangesRequest
-	15, // 42: crm.needs.v1.NeedService.DeleteNeed:input_type -> crm.needs.v1.DeleteNeedRequest
-	16, // 43: crm.needs.v1.NeedService.GetPipeline:input_type -> crm.needs.v1.GetPipelineRequest
-	2,  // 44: crm.needs.v1.NeedService.CreateNeed:output_type -> crm.needs.v1.Need
-	2,  // 45: crm.needs.v1.NeedService.GetNeed:output_type -> crm.needs.v1.Need
-	6,  // 46: crm.needs.v1.NeedService.ListNeeds:output_type -> crm.needs.v1.ListNeedsResponse
-	8,  // 47: crm.needs.v1.NeedService.ListCustomerNeeds:output_type -> crm.needs.v1.ListCustomerNeedsResponse
-	2,  // 48: crm.needs.v1.NeedService.UpdateNeed:output_type -> crm.needs.v1.Need
-	2,  // 49: crm.needs.v1.NeedService.ChangeNeedStage:output_type -> crm.needs.v1.Need
-	2,  // 50: crm.needs.v1.NeedService.ReopenNeed:output_type -> crm.needs.v1.Need
-	13, // 51: crm.needs.v1.NeedService.ListNeedStageChanges:output_type -> crm.needs.v1.ListNeedStageChangesResponse
-	2,  // 52: crm.needs.v1.NeedService.DeleteNeed:output_type -> crm.needs.v1.Need
-	17, // 53: crm.needs.v1.NeedService.GetPipeline:output_type -> crm.needs.v1.Pipeline
-	44, // [44:54] is the sub-list for method output_type
-	34, // [34:44] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	21, // 32: crm.needs.v1.PipelineStage.amount:type_name -> google.type.Money
+	21, // 33: crm.needs.v1.PipelineStage.weighted_amount:type_name -> google.type.Money
+	25, // 34: crm.needs.v1.ExportNeedsRequest.format:type_name -> crm.customer.v1.FileFormat
+	3,  // 35: crm.needs.v1.NeedService.CreateNeed:input_type -> crm.needs.v1.CreateNeedRequest
+	4,  // 36: crm.needs.v1.NeedService.GetNeed:input_type -> crm.needs.v1.GetNeedRequest
+	5,  // 37: crm.needs.v1.NeedService.ListNeeds:input_type -> crm.needs.v1.ListNeedsRequest
+	7,  // 38: crm.needs.v1.NeedService.ListCustomerNeeds:input_type -> crm.needs.v1.ListCustomerNeedsRequest
+	9,  // 39: crm.needs.v1.NeedService.UpdateNeed:input_type -> crm.needs.v1.UpdateNeedRequest
+	10, // 40: crm.needs.v1.NeedService.ChangeNeedStage:input_type -> crm.needs.v1.ChangeNeedStageRequest
+	11, // 41: crm.needs.v1.NeedService.ReopenNeed:input_type -> crm.needs.v1.ReopenNeedRequest
+	12, // 42: crm.needs.v1.NeedService.ListNeedStageChanges:input_type -> crm.needs.v1.ListNeedStageChangesRequest
+	15, // 43: crm.needs.v1.NeedService.DeleteNeed:input_type -> crm.needs.v1.DeleteNeedRequest
+	16, // 44: crm.needs.v1.NeedService.GetPipeline:input_type -> crm.needs.v1.GetPipelineRequest
+	20, // 45: crm.needs.v1.NeedService.ExportNeeds:input_type -> crm.needs.v1.ExportNeedsRequest
+	2,  // 46: crm.needs.v1.NeedService.CreateNeed:output_type -> crm.needs.v1.Need
+	2,  // 47: crm.needs.v1.NeedService.GetNeed:output_type -> crm.needs.v1.Need
+	6,  // 48: crm.needs.v1.NeedService.ListNeeds:output_type -> crm.needs.v1.ListNeedsResponse
+	8,  // 49: crm.needs.v1.NeedService.ListCustomerNeeds:output_type -> crm.needs.v1.ListCustomerNeedsResponse
+	2,  // 50: crm.needs.v1.NeedService.UpdateNeed:output_type -> crm.needs.v1.Need
+	2,  // 51: crm.needs.v1.NeedService.ChangeNeedStage:output_type -> crm.needs.v1.Need
+	2,  // 52: crm.needs.v1.NeedService.ReopenNeed:output_type -> crm.needs.v1.Need
+	13, // 53: crm.needs.v1.NeedService.ListNeedStageChanges:output_type -> crm.needs.v1.ListNeedStageChangesResponse
+	2,  // 54: crm.needs.v1.NeedService.DeleteNeed:output_type -> crm.needs.v1.Need
+	17, // 55: crm.needs.v1.NeedService.GetPipeline:output_type -> crm.needs.v1.Pipeline
+	26, // 56: crm.needs.v1.NeedService.ExportNeeds:output_type -> crm.customer.v1.FileChunk
+	46, // [46:57] is the sub-list for method output_type
+	35, // [35:46] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_crm_needs_v1_needs_proto_init() }
@@ -1896,7 +1974,7 @@ func file_crm_needs_v1_needs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_needs_v1_needs_proto_rawDesc), len(file_crm_needs_v1_needs_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,6 +8,7 @@ package needsv1
 
 import (
 	context "context"
+	v1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -29,6 +30,7 @@ const (
 	NeedService_ListNeedStageChanges_FullMethodName = "/crm.needs.v1.NeedService/ListNeedStageChanges"
 	NeedService_DeleteNeed_FullMethodName           = "/crm.needs.v1.NeedService/DeleteNeed"
 	NeedService_GetPipeline_FullMethodName          = "/crm.needs.v1.NeedService/GetPipeline"
+	NeedService_ExportNeeds_FullMethodName          = "/crm.needs.v1.NeedService/ExportNeeds"
 )
 
 // NeedServiceClient is the client API for NeedService service.
@@ -80,6 +82,13 @@ type NeedServiceClient interface {
 	// figure is rounded half up to the fen, and totals are sums of the stage figures. Needs of deleted
 	// customers are left out; needs without an expected amount are counted but add nothing.
 	GetPipeline(ctx context.Context, in *GetPipelineRequest, opts ...grpc.CallOption) (*Pipeline, error)
+	// Streams the needs of the customers a customer filter selects (the customers the caller's
+	// customer export with that filter would hold) as a CSV (UTF-8 with BOM) or XLSX file, one row
+	// per record with its customer's name, deleted records left out. Cells that start with = + - @
+	// are prefixed with ' against formula injection. Audited with who, when, which filter
+	// and how many rows. Admins, managers and sales reps, like the customer export.
+	// REST: `GET /v1/needs:export` through the gateway.
+	ExportNeeds(ctx context.Context, in *ExportNeedsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.FileChunk], error)
 }
 
 type needServiceClient struct {
@@ -190,6 +199,25 @@ func (c *needServiceClient) GetPipeline(ctx context.Context, in *GetPipelineRequ
 	return out, nil
 }
 
+func (c *needServiceClient) ExportNeeds(ctx context.Context, in *ExportNeedsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.FileChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NeedService_ServiceDesc.Streams[0], NeedService_ExportNeeds_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportNeedsRequest, v1.FileChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NeedService_ExportNeedsClient = grpc.ServerStreamingClient[v1.FileChunk]
+
 // NeedServiceServer is the server API for NeedService service.
 // All implementations must embed UnimplementedNeedServiceServer
 // for forward compatibility.
@@ -239,6 +267,13 @@ type NeedServiceServer interface {
 	// figure is rounded half up to the fen, and totals are sums of the stage figures. Needs of deleted
 	// customers are left out; needs without an expected amount are counted but add nothing.
 	GetPipeline(context.Context, *GetPipelineRequest) (*Pipeline, error)
+	// Streams the needs of the customers a customer filter selects (the customers the caller's
+	// customer export with that filter would hold) as a CSV (UTF-8 with BOM) or XLSX file, one row
+	// per record with its customer's name, deleted records left out. Cells that start with = + - @
+	// are prefixed with ' against formula injection. Audited with who, when, which filter
+	// and how many rows. Admins, managers and sales reps, like the customer export.
+	// REST: `GET /v1/needs:export` through the gateway.
+	ExportNeeds(*ExportNeedsRequest, grpc.ServerStreamingServer[v1.FileChunk]) error
 	mustEmbedUnimplementedNeedServiceServer()
 }
 
@@ -278,6 +313,9 @@ func (UnimplementedNeedServiceServer) DeleteNeed(context.Context, *DeleteNeedReq
 }
 func (UnimplementedNeedServiceServer) GetPipeline(context.Context, *GetPipelineRequest) (*Pipeline, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPipeline not implemented")
+}
+func (UnimplementedNeedServiceServer) ExportNeeds(*ExportNeedsRequest, grpc.ServerStreamingServer[v1.FileChunk]) error {
+	return status.Error(codes.Unimplemented, "method ExportNeeds not implemented")
 }
 func (UnimplementedNeedServiceServer) mustEmbedUnimplementedNeedServiceServer() {}
 func (UnimplementedNeedServiceServer) testEmbeddedByValue()                     {}
@@ -480,6 +518,17 @@ func _NeedService_GetPipeline_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NeedService_ExportNeeds_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportNeedsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NeedServiceServer).ExportNeeds(m, &grpc.GenericServerStream[ExportNeedsRequest, v1.FileChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NeedService_ExportNeedsServer = grpc.ServerStreamingServer[v1.FileChunk]
+
 // NeedService_ServiceDesc is the grpc.ServiceDesc for NeedService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -528,6 +577,12 @@ var NeedService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _NeedService_GetPipeline_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportNeeds",
+			Handler:       _NeedService_ExportNeeds_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "crm/needs/v1/needs.proto",
 }
