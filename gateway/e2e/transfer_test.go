@@ -175,7 +175,7 @@ func TestImportExportThroughREST(t *testing.T) {
 	// Exports: masked for the sales rep, unmasked on request for the admin; file named in UTF-8.
 	recs, disposition := s.exported(t, sales1, "format=csv&filter="+url.QueryEscape(`province = "湖北省"`))
 	if len(recs) != 4 || !strings.Contains(disposition, "filename*=UTF-8''%E5%AE%A2%E6%88%B7%E5%AF%BC%E5%87%BA-") ||
-		!strings.Contains(disposition, `filename="export-`) {
+		!strings.Contains(disposition, `filename="customers-`) {
 		t.Fatalf("sales export: %d rows, %q", len(recs), disposition)
 	}
 	col := map[string]int{}

@@ -24,7 +24,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/crmsuite/crm/pkg/apierr"
@@ -249,26 +248,34 @@ func forward(ctx context.Context) context.Context {
 }
 
 // upstreamError returns the customer service's error as this service's: a complaint about its
-// `filter` is about this request's `customer_filter`.
+// `filter` is about this request's `customer_filter`. Violations are rebuilt rather than passed on,
+// so that the summary this service writes names the right field; their text is already in the
+// caller's language (forward passes Accept-Language on).
 func upstreamError(err error) error {
 	st, ok := status.FromError(err)
 	if !ok || st.Code() != codes.InvalidArgument {
 		return err
 	}
-	p := st.Proto()
-	for i, d := range st.Details() {
+	var v validate.Collector
+	for _, d := range st.Details() {
 		br, ok := d.(*errdetails.BadRequest)
 		if !ok {
 			continue
 		}
 		for _, fv := range br.GetFieldViolations() {
-			if fv.GetField() == "filter" {
-				fv.Field = "customer_filter"
+			field := fv.GetField()
+			if field == "filter" {
+				field = "customer_filter"
 			}
-		}
-		if a, err := anypb.New(br); err == nil {
-			p.Details[i] = a
+			text := fv.GetLocalizedMessage().GetMessage()
+			if text == "" {
+				text = fv.GetDescription()
+			}
+			v.Add(field, fv.GetReason(), validate.Message{ZH: text, EN: text})
 		}
 	}
-	return status.FromProto(p).Err()
+	if v.Len() == 0 {
+		return err
+	}
+	return v.Err()
 }

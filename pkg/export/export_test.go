@@ -2,9 +2,10 @@ package export
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -18,20 +19,18 @@ func TestUpstreamFilterErrorNamesCustomerFilter(t *testing.T) {
 		{Field: "filter", Reason: validate.ReasonInvalidFormat, Message: validate.Message{ZH: "筛选条件无效", EN: "bad filter"}},
 		{Field: "reveal_pii", Reason: validate.ReasonNotAllowed, Message: validate.Message{ZH: "不允许", EN: "not allowed"}},
 	}}).Err()
-	st := status.Convert(upstreamError(up))
-	if st.Code() != codes.InvalidArgument {
-		t.Fatalf("code %v", st.Code())
+	var ve *validate.Error
+	if !errors.As(upstreamError(up), &ve) {
+		t.Fatalf("not a validation error: %v", upstreamError(up))
 	}
-	var fields []string
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				fields = append(fields, v.GetField())
-			}
-		}
+	var got []validate.Violation
+	got = append(got, ve.Violations...)
+	want := []validate.Violation{
+		{Field: "customer_filter", Reason: validate.ReasonInvalidFormat, Message: validate.Message{ZH: "筛选条件无效", EN: "筛选条件无效"}},
+		{Field: "reveal_pii", Reason: validate.ReasonNotAllowed, Message: validate.Message{ZH: "不允许", EN: "不允许"}},
 	}
-	if len(fields) != 2 || fields[0] != "customer_filter" || fields[1] != "reveal_pii" {
-		t.Fatalf("fields %v", fields)
+	if !slices.Equal(got, want) {
+		t.Fatalf("violations %+v, want %+v", got, want)
 	}
 	other := status.Error(codes.Unavailable, "down")
 	if got := upstreamError(other); got != other {

@@ -452,7 +452,7 @@ func (t *transfers) export(w http.ResponseWriter, r *http.Request) {
 	}
 	stream, err := t.client.ExportCustomers(ctx, req)
 	if len(include) == 0 {
-		t.relay(w, r, stream, err)
+		t.relay(w, r, "customers", stream, err)
 		return
 	}
 	parts := []grpc.ServerStreamingClient[customerv1.FileChunk]{stream}
@@ -538,7 +538,7 @@ func (t *transfers) recordExportHandler(name string) http.HandlerFunc {
 			return
 		}
 		stream, err := re.open(ctx, re.conn, format, param(r, "customerFilter", "customer_filter"), reveal)
-		t.relay(w, r, stream, err)
+		t.relay(w, r, re.name, stream, err)
 	}
 }
 
@@ -552,13 +552,13 @@ func (t *transfers) issues(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stream, err := t.client.DownloadImportJobIssues(ctx, &customerv1.DownloadImportJobIssuesRequest{ImportJobId: r.PathValue("import_job_id")})
-	t.relay(w, r, stream, err)
+	t.relay(w, r, "import-errors", stream, err)
 }
 
 // relay writes a server-streamed file as the response. Errors before the first byte are answered
 // as usual; an error later can no longer change the status, so the connection is aborted and the
 // client sees a broken download rather than a complete-looking, truncated file.
-func (t *transfers) relay(w http.ResponseWriter, r *http.Request, stream grpc.ServerStreamingClient[customerv1.FileChunk], err error) {
+func (t *transfers) relay(w http.ResponseWriter, r *http.Request, base string, stream grpc.ServerStreamingClient[customerv1.FileChunk], err error) {
 	if err != nil {
 		t.fail(w, r, err)
 		return
@@ -572,7 +572,7 @@ func (t *transfers) relay(w http.ResponseWriter, r *http.Request, stream grpc.Se
 	_ = rc.SetWriteDeadline(time.Now().Add(downloadTimeout))
 	h := w.Header()
 	h.Set("Content-Type", first.GetContentType())
-	h.Set("Content-Disposition", contentDisposition(first.GetFileName()))
+	h.Set("Content-Disposition", contentDisposition(first.GetFileName(), base))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -615,7 +615,7 @@ func (t *transfers) bundle(w http.ResponseWriter, r *http.Request, parts []grpc.
 	_ = rc.SetWriteDeadline(time.Now().Add(downloadTimeout))
 	h := w.Header()
 	h.Set("Content-Type", "application/zip")
-	h.Set("Content-Disposition", contentDisposition(name))
+	h.Set("Content-Disposition", contentDisposition(name, "customers"))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -649,8 +649,10 @@ func (t *transfers) bundle(w http.ResponseWriter, r *http.Request, parts []grpc.
 }
 
 // contentDisposition names a download: an ASCII fallback and the UTF-8 name (RFC 6266, RFC 5987),
-// so that browsers save 客户导出-….csv under its Chinese name.
-func contentDisposition(name string) string {
+// so that browsers save 客户导出-….csv under its Chinese name. The fallback, for clients that only
+// read filename= (curl -J), starts with base ("customers", "followups", …) so that downloads of
+// different kinds in the same second do not get the same name.
+func contentDisposition(name, base string) string {
 	if name == "" {
 		name = "download"
 	}
@@ -661,7 +663,7 @@ func contentDisposition(name string) string {
 		return r
 	}, name)
 	if ascii != name {
-		ascii = "export-" + strings.TrimLeft(ascii, "-_. ")
+		ascii = base + "-" + strings.TrimLeft(ascii, "-_. ")
 	}
 	var enc strings.Builder
 	for _, b := range []byte(name) {

@@ -9,12 +9,12 @@ import (
 func TestContentDisposition(t *testing.T) {
 	t.Parallel()
 	for name, want := range map[string]string{
-		"客户导出-20261123-150405.csv": `attachment; filename="export-20261123-150405.csv"; filename*=UTF-8''%E5%AE%A2%E6%88%B7%E5%AF%BC%E5%87%BA-20261123-150405.csv`,
+		"客户导出-20261123-150405.csv": `attachment; filename="followups-20261123-150405.csv"; filename*=UTF-8''%E5%AE%A2%E6%88%B7%E5%AF%BC%E5%87%BA-20261123-150405.csv`,
 		"customers-20261123.xlsx":  `attachment; filename="customers-20261123.xlsx"; filename*=UTF-8''customers-20261123.xlsx`,
-		`a"b\c %.csv`:              `attachment; filename="export-abc .csv"; filename*=UTF-8''a%22b%5Cc%20%25.csv`,
+		`a"b\c %.csv`:              `attachment; filename="followups-abc .csv"; filename*=UTF-8''a%22b%5Cc%20%25.csv`,
 		"":                         `attachment; filename="download"; filename*=UTF-8''download`,
 	} {
-		if got := contentDisposition(name); got != want {
+		if got := contentDisposition(name, "followups"); got != want {
 			t.Errorf("contentDisposition(%q)\n got %s\nwant %s", name, got, want)
 		}
 	}
