@@ -1406,7 +1406,7 @@ func (x *StreamCustomerRefsRequest) GetRevealPii() bool {
 	return false
 }
 
-// One page of StreamCustomerRefs, in customer id order.
+// One page of StreamCustomerRefs, in the order of a customer export (newest first).
 type CustomerRefPage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The customers of this page.
