@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -16,11 +18,25 @@ import (
 )
 
 // BenchmarkCreate creates customers with request ids from 16 goroutines over the store's pool,
-// as the service does under load, and reports the CPU time per create of this process (the
-// store's Go side) and of the database's backends, which round trips drive as much as SQL does.
+// as the service does under load, with pools of 4 connections (pgx's default on up to 4 cores)
+// and more, and reports the CPU time per create of this process (the store's Go side) and of the
+// database's backends, which round trips drive as much as SQL does.
 func BenchmarkCreate(b *testing.B) {
+	for _, conns := range []int{4, 8} {
+		b.Run(fmt.Sprintf("pool=%d", conns), func(b *testing.B) { benchmarkCreate(b, conns) })
+	}
+}
+
+func benchmarkCreate(b *testing.B, conns int) {
 	ctx := context.Background()
-	pool, err := pgdb.Connect(ctx, testkit.NewDatabase(b), store.Schema)
+	u, err := url.Parse(testkit.NewDatabase(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", strconv.Itoa(conns))
+	u.RawQuery = q.Encode()
+	pool, err := pgdb.Connect(ctx, u.String(), store.Schema)
 	if err != nil {
 		b.Fatal(err)
 	}
