@@ -394,16 +394,11 @@ func (r *Relay) publish(batch []row) (ok, failed []int64, errs []string) {
 // message rebuilds the NATS message of a row: headers from the decoded event, the stored bytes
 // as data, so what is published is exactly what was committed.
 func message(x row) (*nats.Msg, error) {
-	ev, err := events.Decode(x.payload)
-	if err != nil {
-		return nil, fmt.Errorf("row %d: %w", x.id, err)
-	}
-	msg, err := events.Message(ev)
+	msg, err := events.DecodeMessage(x.payload)
 	if err != nil {
 		return nil, fmt.Errorf("row %d: %w", x.id, err)
 	}
 	msg.Subject = x.subject
-	msg.Data = x.payload
 	return msg, nil
 }
 
