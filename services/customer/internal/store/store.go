@@ -208,32 +208,46 @@ func (s *Store) Create(ctx context.Context, c *customer.Customer, in CreateInput
 }
 
 // insert writes c, its request id and its event in one transaction, or returns the customer id
-// of an earlier request with the same id. The transaction takes three round trips where one
+// of an earlier request with the same id. The transaction takes two round trips where one
 // statement each took seven (round trips were most of a create's cost, docs/benchmarks.md): BEGIN,
-// the request id's claim, the advisory locks and the duplicate check go as one batch; the insert
-// and the outbox row as a second; then COMMIT. Within a batch the statements still run one after
-// the other, so the check runs under the locks as before.
+// the request id's claim, the advisory locks and the duplicate check go as one batch; the insert,
+// the outbox row and COMMIT as a second. Within a batch the statements still run one after the
+// other, so the check runs under the locks as before, and a failing insert leaves nothing to
+// commit: PostgreSQL skips the rest of a batch after an error, and refuses to commit an aborted
+// transaction.
+//
+// BEGIN and COMMIT are plain statements in the batches (pgx.Tx would send COMMIT on its own), so
+// insert ends the transaction itself on every other way out.
 func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput, actor Actor) (existingID string, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return "", fmt.Errorf("acquire connection: %w", err)
+	}
+	// Release closes, rather than pools, a connection still in a transaction (if the ROLLBACK
+	// below failed), which ends the transaction too.
+	defer conn.Release()
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+	}()
+
 	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	if in.RequestID != "" {
 		b.Queue(claimSQL, actor.UserID, in.RequestID, in.RequestHash, c.ID)
 	}
 	queueDuplicateCheck(b, c)
-	br := s.pool.SendBatch(ctx, b)
+	br := conn.SendBatch(ctx, b)
 	claimed, dup, err := readChecks(br, in.RequestID != "")
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	// The connection stays with the transaction until Commit or Rollback; after a commit this is
-	// a no-op.
-	tx := br.Tx()
-	defer func() { _ = tx.Rollback(ctx) }()
 	if err != nil {
 		return "", err
 	}
 	if !claimed {
-		return priorRequest(ctx, tx, actor.UserID, in)
+		return priorRequest(ctx, conn, actor.UserID, in)
 	}
 	if dup.ExactUSCC || (len(dup.Candidates) > 0 && !in.ConfirmNotDuplicate) {
 		return "", dup
@@ -252,18 +266,13 @@ func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput
 	if err := outbox.Queue(b, ev); err != nil {
 		return "", err
 	}
-	br = tx.SendBatch(ctx, b)
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
 	err = readInsert(br, ev.GetId())
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return "", err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return "", fmt.Errorf("commit: %w", err)
-	}
-	return "", nil
+	return "", err
 }
 
 // readChecks reads the results of the first batch of insert: BEGIN, the claim (when there is a
@@ -285,7 +294,8 @@ func readChecks(br pgx.BatchResults, claiming bool) (claimed bool, dup *customer
 	return claimed, dup, err
 }
 
-// readInsert reads the results of the second batch of insert: the customer's row and its event.
+// readInsert reads the results of the second batch of insert: the customer's row, its event and
+// the commit.
 func readInsert(br pgx.BatchResults, eventID string) error {
 	if _, err := br.Exec(); err != nil {
 		if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
@@ -295,6 +305,14 @@ func readInsert(br pgx.BatchResults, eventID string) error {
 	}
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("outbox: add event %s: %w", eventID, err)
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	// COMMIT of a transaction that failed answers ROLLBACK, without an error.
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("commit: %w", pgx.ErrTxCommitRollback)
 	}
 	return nil
 }
@@ -306,10 +324,10 @@ const claimSQL = `INSERT INTO create_requests (created_by, request_id, request_h
 
 // priorRequest returns the customer id of the earlier request that holds in.RequestID, or
 // customer.ErrRequestUsed if that request had other content.
-func priorRequest(ctx context.Context, tx pgx.Tx, userID string, in CreateInput) (string, error) {
+func priorRequest(ctx context.Context, conn *pgxpool.Conn, userID string, in CreateInput) (string, error) {
 	var hash []byte
 	var prior string
-	if err := tx.QueryRow(ctx, `SELECT request_hash, customer_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
+	if err := conn.QueryRow(ctx, `SELECT request_hash, customer_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
 		userID, in.RequestID).Scan(&hash, &prior); err != nil {
 		return "", fmt.Errorf("read request id: %w", err)
 	}
