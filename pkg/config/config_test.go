@@ -1,6 +1,7 @@
 package config
 
 import (
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +131,21 @@ func TestMust(t *testing.T) {
 			t.Fatalf("Must = %q, %v", got, err)
 		}
 	})
+}
+
+func TestSetGOGC(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+
+	t.Setenv("GOGC", "")
+	SetGOGC()
+	if got := debug.SetGCPercent(73); got != DefaultGOGC {
+		t.Errorf("GOGC unset: GC percent %d, want %d", got, DefaultGOGC)
+	}
+	// The runtime reads GOGC at start-up; SetGOGC must then leave its setting alone.
+	t.Setenv("GOGC", "50")
+	SetGOGC()
+	if got := debug.SetGCPercent(100); got != 73 {
+		t.Errorf("GOGC set: GC percent changed to %d", got)
+	}
 }

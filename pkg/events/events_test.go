@@ -1,7 +1,9 @@
 package events_test
 
 import (
+	"bytes"
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +128,28 @@ func TestMessageHeaders(t *testing.T) {
 	}
 	if _, err := time.Parse(time.RFC3339Nano, msg.Header.Get("ce-time")); err != nil {
 		t.Errorf("ce-time: %v", err)
+	}
+}
+
+func TestDecodeMessageRebuildsTheMessage(t *testing.T) {
+	t.Parallel()
+	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(context.Background(), "request")
+	defer span.End()
+	ev := newEvent(t, ctx, "CUST-20261123-0003")
+	ev.Tracestate = "vendor=1"
+	want, err := events.Message(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := events.DecodeMessage(want.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Subject != want.Subject || !bytes.Equal(got.Data, want.Data) || !reflect.DeepEqual(got.Header, want.Header) {
+		t.Errorf("DecodeMessage = %s %q %v, want %s %q %v", got.Subject, got.Data, got.Header, want.Subject, want.Data, want.Header)
+	}
+	if _, err := events.DecodeMessage([]byte("garbage")); err == nil {
+		t.Error("DecodeMessage accepted garbage")
 	}
 }
 

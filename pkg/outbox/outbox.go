@@ -59,3 +59,16 @@ func Add(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
 	}
 	return nil
 }
+
+// Queue queues the statement that stores ev in the outbox onto b, for callers that send their
+// transaction's statements in batches to save round trips. Send b within the transaction that
+// writes the business rows (the same rule as Add) and read the statement's result with
+// BatchResults.Exec in its turn.
+func Queue(b *pgx.Batch, ev *eventsv1.Event) error {
+	msg, err := events.Message(ev)
+	if err != nil {
+		return fmt.Errorf("outbox: queue: %w", err)
+	}
+	b.Queue(addSQL, ev.GetId(), msg.Subject, msg.Data)
+	return nil
+}

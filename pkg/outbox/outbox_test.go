@@ -255,6 +255,52 @@ func TestRelayPublishesCommittedNeverRolledBack(t *testing.T) {
 	}
 }
 
+// TestQueuedEventsFollowTheirTransaction: an event queued in a batch is published when the batch's
+// transaction commits, and not when it rolls back.
+func TestQueuedEventsFollowTheirTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := database(t)
+	_, js := connect(t, testkit.StartNATS(t))
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: time.Hour}, testLogger(t))
+	run(t, r)
+	time.Sleep(200 * time.Millisecond) // let the relay's first round and LISTEN happen
+
+	send := func(ev *eventsv1.Event, commit bool) {
+		t.Helper()
+		b := &pgx.Batch{}
+		b.BeginTx(pgx.TxOptions{})
+		if err := outbox.Queue(b, ev); err != nil {
+			t.Fatal(err)
+		}
+		br := pool.SendBatch(ctx, b)
+		tx := br.Tx()
+		defer func() { _ = tx.Rollback(ctx) }()
+		for range 2 { // BEGIN, the outbox row
+			if _, err := br.Exec(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := br.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	committed, rolledBack := newEvent(t, 1), newEvent(t, 2)
+	send(rolledBack, false)
+	send(committed, true)
+
+	eventually(t, 5*time.Second, "the committed event in the stream", func() bool {
+		return streamCount(t, js) >= 1 && pending(t, r) == 0
+	})
+	time.Sleep(300 * time.Millisecond)
+	checkExactlyOnce(t, js, []string{committed.GetId()})
+}
+
 func TestRelayRepublishIsDeduplicated(t *testing.T) {
 	t.Parallel()
 	pool := database(t)

@@ -284,24 +284,20 @@ func (r *Relay) round(ctx context.Context) (int, error) {
 	// Not ctx: once rows are published, marking them must not be cut short by a shutdown.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.PublishTimeout+dbTimeout)
 	defer cancel()
-	tx, err := r.pool.BeginTx(rctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(rctx) }()
-
-	rows, err := tx.Query(rctx, `SELECT id, event_id::text, subject, payload FROM `+r.table+`
+	// BEGIN goes with the SELECT, saving a round trip per round.
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	b.Queue(`SELECT id, event_id::text, subject, payload FROM `+r.table+`
 		WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
-	if err != nil {
-		return 0, fmt.Errorf("select pending: %w", err)
+	br := r.pool.SendBatch(rctx, b)
+	batch, err := readPending(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
-	batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
-		var x row
-		err := cr.Scan(&x.id, &x.eventID, &x.subject, &x.payload)
-		return x, err
-	})
+	tx := br.Tx()
+	defer func() { _ = tx.Rollback(rctx) }()
 	if err != nil {
-		return 0, fmt.Errorf("select pending: %w", err)
+		return 0, err
 	}
 	if len(batch) == 0 {
 		return 0, nil
@@ -331,6 +327,26 @@ func (r *Relay) round(ctx context.Context) (int, error) {
 		return len(ok), fmt.Errorf("%d of %d events not published, first: %s", len(failed), len(batch), errs[0])
 	}
 	return len(ok), nil
+}
+
+// readPending reads the results of round's first batch: BEGIN and the pending rows it locked.
+func readPending(br pgx.BatchResults) ([]row, error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("select pending: %w", err)
+	}
+	batch, err := pgx.CollectRows(rows, func(cr pgx.CollectableRow) (row, error) {
+		var x row
+		err := cr.Scan(&x.id, &x.eventID, &x.subject, &x.payload)
+		return x, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("select pending: %w", err)
+	}
+	return batch, nil
 }
 
 // publish sends the whole batch asynchronously, in id order, then waits up to PublishTimeout for
@@ -394,16 +410,11 @@ func (r *Relay) publish(batch []row) (ok, failed []int64, errs []string) {
 // message rebuilds the NATS message of a row: headers from the decoded event, the stored bytes
 // as data, so what is published is exactly what was committed.
 func message(x row) (*nats.Msg, error) {
-	ev, err := events.Decode(x.payload)
-	if err != nil {
-		return nil, fmt.Errorf("row %d: %w", x.id, err)
-	}
-	msg, err := events.Message(ev)
+	msg, err := events.DecodeMessage(x.payload)
 	if err != nil {
 		return nil, fmt.Errorf("row %d: %w", x.id, err)
 	}
 	msg.Subject = x.subject
-	msg.Data = x.payload
 	return msg, nil
 }
 

@@ -90,6 +90,7 @@ const (
 // Main runs the service until SIGINT or SIGTERM and exits non-zero on failure. The first argument
 // may be `serve` (the default) or `migrate` (apply the migrations and exit).
 func Main(spec Spec) {
+	config.SetGOGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	log := telemetry.Logger(spec.Name)
 	err := run(ctx, spec, log, os.Args[1:])

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -31,9 +32,15 @@ import (
 // When OTEL_EXPORTER_OTLP_ENDPOINT (or the signal-specific
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) is
 // set, traces and metrics are exported over OTLP/gRPC, configured by the
-// standard OTEL_EXPORTER_OTLP_* variables. Otherwise spans are still created
-// and sampled, so that trace ids appear in logs and event headers, but
-// nothing is exported.
+// standard OTEL_EXPORTER_OTLP_* variables.
+//
+// Without an exporter nothing is recorded, since nothing would read it (it
+// cost 6–11 % of a service's CPU, docs/benchmarks.md): spans are not sampled,
+// but each still has a trace id (the caller's, or a new one where a trace
+// starts) and its own span id, so logs, outgoing traceparent headers and
+// events keep carrying trace ids. They go out with the sampled flag cleared,
+// so a downstream process that does export records these traces only if it
+// samples unsampled parents. Metrics go to a no-op provider.
 //
 // The returned shutdown flushes and stops both providers; call it once on
 // the way out, with a deadline.
@@ -55,26 +62,36 @@ func Setup(ctx context.Context, serviceName, version string) (shutdown func(cont
 			return nil, fmt.Errorf("telemetry: trace exporter: %w", err)
 		}
 		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+	} else {
+		// The SDK still assigns ids to unsampled spans, unlike the no-op provider (which has no
+		// ids for a trace that starts here); instrumentation skips its work for them (otelpgx
+		// starts no query spans under an unrecorded parent).
+		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	tp := sdktrace.NewTracerProvider(tpOpts...)
+	shutdowns := []func(context.Context) error{tp.Shutdown}
+	otel.SetTracerProvider(tp)
 
-	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res)}
 	if exportEnabled("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
 		exp, err := otlpmetricgrpc.New(ctx)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("telemetry: metric exporter: %w", err), tp.Shutdown(ctx))
 		}
-		mpOpts = append(mpOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
+		shutdowns = append(shutdowns, mp.Shutdown)
+		otel.SetMeterProvider(mp)
+	} else {
+		otel.SetMeterProvider(metricnoop.NewMeterProvider())
 	}
-	mp := sdkmetric.NewMeterProvider(mpOpts...)
-
-	otel.SetTracerProvider(tp)
-	otel.SetMeterProvider(mp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 
 	return func(ctx context.Context) error {
-		// Both run even if the first fails: each flushes its own data.
-		return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx))
+		// Every provider is shut down even if one fails: each flushes its own data.
+		var errs []error
+		for _, shutdown := range shutdowns {
+			errs = append(errs, shutdown(ctx))
+		}
+		return errors.Join(errs...)
 	}, nil
 }
 

@@ -152,16 +152,35 @@ func TestSetupWithoutExporter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, span := otel.Tracer("test").Start(ctx, "op")
-	if !span.SpanContext().IsValid() || !span.SpanContext().IsSampled() {
-		t.Errorf("span context = %+v, want a valid sampled span", span.SpanContext())
+	tracer := otel.Tracer("test")
+	propagator := otel.GetTextMapPropagator()
+
+	// A trace that starts here gets ids, but nothing is recorded.
+	rootCtx, root := tracer.Start(ctx, "op")
+	if !root.SpanContext().IsValid() || root.IsRecording() {
+		t.Errorf("root span: context %+v, recording %v; want valid ids, not recording", root.SpanContext(), root.IsRecording())
 	}
 	carrier := propagation.MapCarrier{}
-	otel.GetTextMapPropagator().Inject(ctx, carrier)
-	if tp := carrier.Get("traceparent"); !strings.Contains(tp, span.SpanContext().TraceID().String()) {
+	propagator.Inject(rootCtx, carrier)
+	if tp := carrier.Get("traceparent"); !strings.Contains(tp, root.SpanContext().TraceID().String()) {
 		t.Errorf("traceparent = %q", tp)
 	}
-	span.End()
+	root.End()
+
+	// A caller's trace continues: same trace id, a span id of our own, passed on downstream.
+	incoming := propagator.Extract(ctx, propagation.MapCarrier{"traceparent": "00-" + testSpan.TraceID().String() + "-" + testSpan.SpanID().String() + "-01"})
+	childCtx, child := tracer.Start(incoming, "op")
+	sc := child.SpanContext()
+	if sc.TraceID() != testSpan.TraceID() || !sc.SpanID().IsValid() || sc.SpanID() == testSpan.SpanID() || child.IsRecording() {
+		t.Errorf("child span: context %+v, recording %v; want the caller's trace, a new span id, not recording", sc, child.IsRecording())
+	}
+	carrier = propagation.MapCarrier{}
+	propagator.Inject(childCtx, carrier)
+	if want := "00-" + testSpan.TraceID().String() + "-" + sc.SpanID().String() + "-00"; carrier.Get("traceparent") != want {
+		t.Errorf("traceparent = %q, want %q", carrier.Get("traceparent"), want)
+	}
+	child.End()
+
 	if err := shutdown(ctx); err != nil {
 		t.Errorf("shutdown: %v", err)
 	}

@@ -25,6 +25,7 @@ const (
 )
 
 func main() {
+	config.SetGOGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {

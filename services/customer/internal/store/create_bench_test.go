@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/crmsuite/crm/pkg/pgdb"
+	"github.com/crmsuite/crm/pkg/testkit"
+	"github.com/crmsuite/crm/services/customer/internal/customer"
+	"github.com/crmsuite/crm/services/customer/internal/store"
+)
+
+// BenchmarkCreate creates customers with request ids from 16 goroutines over the store's pool,
+// as the service does under load, with pools of 4 connections (pgx's default on up to 4 cores)
+// and more, and reports the CPU time per create of this process (the store's Go side) and of the
+// database's backends, which round trips drive as much as SQL does.
+func BenchmarkCreate(b *testing.B) {
+	for _, conns := range []int{4, 8} {
+		b.Run(fmt.Sprintf("pool=%d", conns), func(b *testing.B) { benchmarkCreate(b, conns) })
+	}
+}
+
+func benchmarkCreate(b *testing.B, conns int) {
+	ctx := context.Background()
+	u, err := url.Parse(testkit.NewDatabase(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", strconv.Itoa(conns))
+	u.RawQuery = q.Encode()
+	pool, err := pgdb.Connect(ctx, u.String(), store.Schema)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	if err := store.Migrate(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	st := store.New(pool, func(c *customer.Customer) proto.Message { return structpb.NewStringValue(c.ID) })
+	var n atomic.Int64
+	create := func() error {
+		i := int(n.Add(1))
+		_, err := st.Create(ctx, newCustomer(i, "u-sales1", "east"),
+			store.CreateInput{RequestID: fmt.Sprintf("req-%d", i), RequestHash: []byte("h")}, admin)
+		return err
+	}
+	// Warm up: open the pool's connections and prepare their statements before measuring.
+	for range 100 {
+		if err := create(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu := startCPU(b, pool)
+	b.ResetTimer()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := create(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	goCPU, pgCPU := cpu.stop(b)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+	b.ReportMetric(goCPU*1e3/float64(b.N), "go-cpu-ms/op")
+	b.ReportMetric(pgCPU*1e3/float64(b.N), "pg-cpu-ms/op")
+}
