@@ -148,7 +148,8 @@ func (s *Store) Search(ctx context.Context, in SearchInput) ([]*customer.Custome
 	var contains string
 	if utf8.RuneCountInString(in.Query) < 3 {
 		args = append(args, strings.ToLower(in.Query))
-		contains = `search_bigrams @> ARRAY[$2::text]`
+		// COLLATE "C": the bigram index compares its keys bytewise (migration 0005).
+		contains = `search_bigrams @> ARRAY[$2::text COLLATE "C"]`
 	} else {
 		args = append(args, "%"+escapeLike(in.Query)+"%")
 		contains = `(name ILIKE $2 OR contact_name ILIKE $2 OR mobile LIKE $2 OR id ILIKE $2)`
