@@ -569,7 +569,7 @@ func (t *Transfer) open(ctx context.Context, job *ImportJob) (transfer.Scan, *tr
 	if err != nil {
 		return sc, nil, err
 	}
-	rd, err := transfer.OpenXLSX(data, sc, t.limits)
+	rd, err := transfer.OpenXLSX(data, sc)
 	return sc, rd, err
 }
 

@@ -269,7 +269,7 @@ func attr(tag []byte, key string) string {
 // 1). The sheet's XML is streamed with the tag scanner of ScanXLSX: excelize's row iterator
 // decoded every element through encoding/xml, about 100 µs a row, which made parsing the file the
 // slowest step of an XLSX import.
-func OpenXLSX(data []byte, sc Scan, _ Limits) (*Reader, error) {
+func OpenXLSX(data []byte, sc Scan) (*Reader, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, errBrokenXLSX(shortError(err))

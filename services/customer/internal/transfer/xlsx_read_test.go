@@ -67,7 +67,7 @@ func TestOpenXLSXReadsAsExcelize(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rd, err := transfer.OpenXLSX(data, sc, transfer.DefaultLimits())
+			rd, err := transfer.OpenXLSX(data, sc)
 			if err != nil {
 				t.Fatal(err)
 			}
