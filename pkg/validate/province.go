@@ -60,22 +60,30 @@ var provinces = [...]province{
 // 香港), a few common variants (内蒙, 中国香港) and the English name
 // (Guangdong, Inner Mongolia, Hong Kong), ignoring case, spaces and width.
 func Province(name string) (canonical string, ok bool) {
-	f := foldProvince(name)
-	if f == "" {
-		return "", false
+	canonical, ok = provinceByFolded[foldProvince(name)]
+	return canonical, ok
+}
+
+// provinceByFolded maps every accepted form, folded, to its canonical name, so that a lookup folds
+// only its input: imports call Province for every row. Where two provinces accepted the same form
+// the first in code order would win, as a scan of the list does.
+var provinceByFolded = func() map[string]string {
+	m := map[string]string{}
+	add := func(form, canonical string) {
+		if _, taken := m[form]; !taken && form != "" {
+			m[form] = canonical
+		}
 	}
 	for _, p := range provinces {
-		if f == p.name || f == p.short || f == foldProvince(p.nameEN) {
-			return p.name, true
-		}
+		add(p.name, p.name)
+		add(p.short, p.name)
+		add(foldProvince(p.nameEN), p.name)
 		for _, a := range p.aliases {
-			if f == foldProvince(a) {
-				return p.name, true
-			}
+			add(foldProvince(a), p.name)
 		}
 	}
-	return "", false
-}
+	return m
+}()
 
 // Provinces returns the canonical names of the 34 provincial-level divisions
 // in GB/T 2260 code order, as a fresh slice.

@@ -118,7 +118,7 @@ SELECT ` + customerColumns + `, tier FROM (
   (SELECT *, 2 AS tier FROM customers WHERE deleted_at IS NULL AND true AND (id = upper(:q) OR mobile = :q OR name = :q) AND true
     ORDER BY id DESC LIMIT 21)
   UNION ALL
-  (SELECT *, 1 AS tier FROM customers WHERE deleted_at IS NULL AND true AND search_bigrams @> ARRAY[:needle::text]
+  (SELECT *, 1 AS tier FROM customers WHERE deleted_at IS NULL AND true AND search_bigrams @> ARRAY[:needle::text COLLATE "C"]
     AND NOT (id = upper(:q) OR mobile = :q OR name = :q) AND true ORDER BY id DESC LIMIT 21)
 ) m ORDER BY tier DESC, id DESC LIMIT 21;
 \else

@@ -114,11 +114,31 @@ func Diff(before, after *Customer) []Change {
 			b = f.get(before)
 		}
 		a := f.get(after)
-		if fmt.Sprint(b) != fmt.Sprint(a) {
+		if !samePrint(b, a) {
 			out = append(out, Change{Field: f.path, Before: b, After: a})
 		}
 	}
 	return out
+}
+
+// samePrint reports whether fmt.Sprint(b) == fmt.Sprint(a) for field values, which are nil,
+// strings or maps: strings and nil are compared without printing them, as bulk imports diff every
+// field of every new customer (fmt.Sprint was a tenth of an import's CPU).
+func samePrint(b, a any) bool {
+	const printedNil = "<nil>" // fmt.Sprint(nil)
+	bs, bString := b.(string)
+	as, aString := a.(string)
+	switch {
+	case bString && aString:
+		return bs == as
+	case b == nil && a == nil:
+		return true
+	case b == nil && aString:
+		return as == printedNil
+	case a == nil && bString:
+		return bs == printedNil
+	}
+	return fmt.Sprint(b) == fmt.Sprint(a)
 }
 
 // UpdatablePaths lists the field paths UpdateCustomer accepts.

@@ -144,40 +144,10 @@ type SearchInput struct {
 // all its matches; the query runs with a plan made for its actual keyword (QueryExecModeExec), as
 // a plan for "any pattern" would walk the whole table for a rare one.
 func (s *Store) Search(ctx context.Context, in SearchInput) ([]*customer.Customer, *Cursor, error) {
-	args := []any{in.Query}
-	var contains string
-	if utf8.RuneCountInString(in.Query) < 3 {
-		args = append(args, strings.ToLower(in.Query))
-		contains = `search_bigrams @> ARRAY[$2::text]`
-	} else {
-		args = append(args, "%"+escapeLike(in.Query)+"%")
-		contains = `(name ILIKE $2 OR contact_name ILIKE $2 OR mobile LIKE $2 OR id ILIKE $2)`
+	q, args, err := searchQuery(in)
+	if err != nil {
+		return nil, nil, err
 	}
-	reach := in.Reach.where(&args)
-	exactAfter, containsAfter := "true", "true"
-	if in.After != nil {
-		tier, err := strconv.Atoi(in.After.Value)
-		if err != nil || tier < 1 || tier > 2 {
-			return nil, nil, fmt.Errorf("cursor tier %q", in.After.Value)
-		}
-		args = append(args, in.After.ID)
-		if tier == 2 {
-			exactAfter = fmt.Sprintf("id < $%d", len(args))
-		} else {
-			exactAfter = "false"
-			containsAfter = fmt.Sprintf("id < $%d", len(args))
-		}
-	}
-	args = append(args, in.PageSize+1)
-	limit := len(args)
-	exact := `(id = upper($1) OR mobile = $1 OR name = $1)`
-	q := fmt.Sprintf(`SELECT %[1]s, tier FROM (
-		(SELECT *, 2 AS tier FROM customers WHERE deleted_at IS NULL AND %[2]s AND %[3]s AND %[5]s
-			ORDER BY id DESC LIMIT $%[7]d)
-		UNION ALL
-		(SELECT *, 1 AS tier FROM customers WHERE deleted_at IS NULL AND %[2]s AND %[4]s AND NOT %[3]s AND %[6]s
-			ORDER BY id DESC LIMIT $%[7]d)
-	) m ORDER BY tier DESC, id DESC LIMIT $%[7]d`, columns, reach, exact, contains, exactAfter, containsAfter, limit)
 	rows, err := s.pool.Query(ctx, q, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("search customers: %w", err)
@@ -202,6 +172,46 @@ func (s *Store) Search(ctx context.Context, in SearchInput) ([]*customer.Custome
 	}
 	out = out[:in.PageSize]
 	return out, &Cursor{Value: strconv.Itoa(tiers[in.PageSize-1]), ID: out[in.PageSize-1].ID}, nil
+}
+
+// searchQuery is the SQL of one page of a search and its arguments.
+func searchQuery(in SearchInput) (string, []any, error) {
+	args := []any{in.Query}
+	var contains string
+	if utf8.RuneCountInString(in.Query) < 3 {
+		args = append(args, strings.ToLower(in.Query))
+		// COLLATE "C": the bigram index compares its keys bytewise (migration 0005).
+		contains = `search_bigrams @> ARRAY[$2::text COLLATE "C"]`
+	} else {
+		args = append(args, "%"+escapeLike(in.Query)+"%")
+		contains = `(name ILIKE $2 OR contact_name ILIKE $2 OR mobile LIKE $2 OR id ILIKE $2)`
+	}
+	reach := in.Reach.where(&args)
+	exactAfter, containsAfter := "true", "true"
+	if in.After != nil {
+		tier, err := strconv.Atoi(in.After.Value)
+		if err != nil || tier < 1 || tier > 2 {
+			return "", nil, fmt.Errorf("cursor tier %q", in.After.Value)
+		}
+		args = append(args, in.After.ID)
+		if tier == 2 {
+			exactAfter = fmt.Sprintf("id < $%d", len(args))
+		} else {
+			exactAfter = "false"
+			containsAfter = fmt.Sprintf("id < $%d", len(args))
+		}
+	}
+	args = append(args, in.PageSize+1)
+	limit := len(args)
+	exact := `(id = upper($1) OR mobile = $1 OR name = $1)`
+	q := fmt.Sprintf(`SELECT %[1]s, tier FROM (
+		(SELECT *, 2 AS tier FROM customers WHERE deleted_at IS NULL AND %[2]s AND %[3]s AND %[5]s
+			ORDER BY id DESC LIMIT $%[7]d)
+		UNION ALL
+		(SELECT *, 1 AS tier FROM customers WHERE deleted_at IS NULL AND %[2]s AND %[4]s AND NOT %[3]s AND %[6]s
+			ORDER BY id DESC LIMIT $%[7]d)
+	) m ORDER BY tier DESC, id DESC LIMIT $%[7]d`, columns, reach, exact, contains, exactAfter, containsAfter, limit)
+	return q, args, nil
 }
 
 // tierRow scans a customer row followed by one extra tier column.

@@ -125,7 +125,7 @@ func read(t testing.TB, name string, data []byte, explicit map[string]string, im
 		if sc, err = transfer.ScanXLSX(data, "", transfer.DefaultLimits()); err != nil {
 			return imported{}, err
 		}
-		rd, err = transfer.OpenXLSX(data, sc, transfer.DefaultLimits())
+		rd, err = transfer.OpenXLSX(data, sc)
 	} else {
 		if sc, err = transfer.ScanCSV(bytes.NewReader(data), transfer.DefaultLimits()); err != nil {
 			return imported{}, err

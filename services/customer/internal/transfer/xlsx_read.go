@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xuri/excelize/v2"
+	"unicode/utf8"
 )
 
 // ScanXLSX checks a whole XLSX file once before anything is imported: it opens the archive,
@@ -34,7 +34,7 @@ func ScanXLSX(data []byte, sheet string, lim Limits) (Scan, error) {
 	if lim.MaxUnzippedBytes > 0 && unzipped > uint64(lim.MaxUnzippedBytes) {
 		return Scan{}, errBrokenXLSX(fmt.Sprintf("unpacks to more than %d MiB", lim.MaxUnzippedBytes>>20))
 	}
-	name, sheetFile, err := findSheet(files, sheet)
+	name, sheetFile, _, err := findSheet(files, sheet)
 	if err != nil {
 		return Scan{}, err
 	}
@@ -65,8 +65,9 @@ func shortError(err error) string {
 }
 
 // findSheet resolves a sheet's part through the package relationships: _rels/.rels names the
-// workbook, the workbook lists its sheets in order, the workbook's relationships name their parts.
-func findSheet(files map[string]*zip.File, want string) (string, *zip.File, error) {
+// workbook, the workbook lists its sheets in order, the workbook's relationships name their parts
+// and the shared strings part (nil when the workbook has none).
+func findSheet(files map[string]*zip.File, want string) (name string, sheet, sharedStrings *zip.File, err error) {
 	type rel struct {
 		ID     string `xml:"Id,attr"`
 		Type   string `xml:"Type,attr"`
@@ -99,7 +100,7 @@ func findSheet(files map[string]*zip.File, want string) (string, *zip.File, erro
 
 	var root rels
 	if err := readXML("_rels/.rels", &root); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	workbook := ""
 	for _, r := range root.Rels {
@@ -108,7 +109,7 @@ func findSheet(files map[string]*zip.File, want string) (string, *zip.File, erro
 		}
 	}
 	if workbook == "" {
-		return "", nil, errBrokenXLSX("no workbook")
+		return "", nil, nil, errBrokenXLSX("no workbook")
 	}
 	var wb struct {
 		Sheets []struct {
@@ -117,11 +118,16 @@ func findSheet(files map[string]*zip.File, want string) (string, *zip.File, erro
 		} `xml:"sheets>sheet"`
 	}
 	if err := readXML(workbook, &wb); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	var wbRels rels
 	if err := readXML(path.Join(path.Dir(workbook), "_rels", path.Base(workbook)+".rels"), &wbRels); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
+	}
+	for _, r := range wbRels.Rels {
+		if strings.HasSuffix(r.Type, "/sharedStrings") {
+			sharedStrings = files[resolve(workbook, r.Target)]
+		}
 	}
 	for _, s := range wb.Sheets {
 		if want != "" && s.Name != want {
@@ -136,16 +142,16 @@ func findSheet(files map[string]*zip.File, want string) (string, *zip.File, erro
 		for _, r := range wbRels.Rels {
 			if r.ID == id {
 				if f := files[resolve(workbook, r.Target)]; f != nil {
-					return s.Name, f, nil
+					return s.Name, f, sharedStrings, nil
 				}
 			}
 		}
-		return "", nil, errBrokenXLSX("missing the part of sheet " + s.Name)
+		return "", nil, nil, errBrokenXLSX("missing the part of sheet " + s.Name)
 	}
 	if want != "" {
-		return "", nil, fileError(ReasonSheetNotFound, "工作簿中没有名为“"+want+"”的工作表", "the workbook has no sheet named \""+want+"\"")
+		return "", nil, nil, fileError(ReasonSheetNotFound, "工作簿中没有名为“"+want+"”的工作表", "the workbook has no sheet named \""+want+"\"")
 	}
-	return "", nil, errBrokenXLSX("no sheets")
+	return "", nil, nil, errBrokenXLSX("no sheets")
 }
 
 // scanSheetXML reads worksheet XML as a stream of tags: <row> elements with a <v> or <is> child
@@ -257,43 +263,313 @@ func attr(tag []byte, key string) string {
 	}
 }
 
-// OpenXLSX returns a reader over the rows of a sheet of an XLSX file checked by ScanXLSX, through
-// excelize's streaming row iterator. Cell values are raw: numbers as stored (a date is its serial
-// number), text as typed.
-func OpenXLSX(data []byte, sc Scan, lim Limits) (*Reader, error) {
-	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipSizeLimit: max(lim.MaxUnzippedBytes, excelize.StreamChunkSize)})
+// OpenXLSX returns a reader over the rows of a sheet of an XLSX file checked by ScanXLSX. Cell
+// values are raw, as excelize's RawCellValue gives them: shared and inline strings as their text,
+// everything else as stored (a number as written, a date as its serial number, a boolean as 0 or
+// 1). The sheet's XML is streamed with the tag scanner of ScanXLSX: excelize's row iterator
+// decoded every element through encoding/xml, about 100 µs a row, which made parsing the file the
+// slowest step of an XLSX import.
+func OpenXLSX(data []byte, sc Scan) (*Reader, error) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, errBrokenXLSX(shortError(err))
 	}
-	sheet := sc.Sheet
-	if sheet == "" {
-		if list := f.GetSheetList(); len(list) > 0 {
-			sheet = list[0]
+	files := make(map[string]*zip.File, len(zr.File))
+	for _, f := range zr.File {
+		files[f.Name] = f
+	}
+	_, sheetFile, sstFile, err := findSheet(files, sc.Sheet)
+	if err != nil {
+		return nil, err
+	}
+	var sst []string
+	if sstFile != nil {
+		if sst, err = readSharedStrings(sstFile); err != nil {
+			return nil, err
 		}
 	}
-	rows, err := f.Rows(sheet)
+	rc, err := sheetFile.Open()
 	if err != nil {
-		_ = f.Close()
 		return nil, errBrokenXLSX(shortError(err))
 	}
-	n := 0
-	raw := excelize.Options{RawCellValue: true}
-	return &Reader{
-		next: func() (int, []string, error) {
-			if !rows.Next() {
-				if err := rows.Error(); err != nil {
-					return 0, nil, errBrokenXLSX(shortError(err))
+	sr := &sheetReader{x: xmlScanner{br: bufio.NewReaderSize(rc, 256<<10)}, sst: sst}
+	return &Reader{next: sr.next, close: rc.Close}, nil
+}
+
+// xmlScanner reads XML as a sequence of tags, each with the text before it.
+type xmlScanner struct {
+	br   *bufio.Reader
+	tag  []byte
+	text []byte
+}
+
+// next returns the next tag (without '<' and '>') and, when keepText, the raw text before it.
+func (x *xmlScanner) next(keepText bool) (tag, text []byte, err error) {
+	x.text = x.text[:0]
+	for {
+		b, err := x.br.ReadSlice('<')
+		if keepText {
+			x.text = append(x.text, b...)
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, nil, err
+		}
+	}
+	if keepText {
+		x.text = x.text[:len(x.text)-1]
+	}
+	if x.tag, err = readTag(x.br, x.tag[:0]); err != nil {
+		return nil, nil, err
+	}
+	return x.tag, x.text, nil
+}
+
+// readSharedStrings reads the shared strings table: each <si> is the text of its <t> elements
+// (rich text runs joined, phonetic guides left out).
+func readSharedStrings(f *zip.File) ([]string, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, errBrokenXLSX(shortError(err))
+	}
+	defer rc.Close()
+	x := xmlScanner{br: bufio.NewReaderSize(rc, 256<<10)}
+	var out []string
+	var si strings.Builder
+	inT, inPhonetic := false, false
+	for {
+		tag, text, err := x.next(inT)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, errBrokenXLSX(shortError(err))
+		}
+		closing, empty := len(tag) > 0 && tag[0] == '/', len(tag) > 0 && tag[len(tag)-1] == '/'
+		switch name := tagName(tag); {
+		case name == "si" && !closing:
+			si.Reset()
+			if empty {
+				out = append(out, "")
+			}
+		case name == "si":
+			out = append(out, unescapeBSTR(si.String()))
+		case name == "rPh":
+			inPhonetic = !closing && !empty
+		case name == "t" && closing:
+			if !inPhonetic {
+				si.WriteString(xmlText(text))
+			}
+			inT = false
+		case name == "t":
+			inT = !empty
+		}
+	}
+}
+
+// sheetReader yields the rows of a worksheet's XML.
+type sheetReader struct {
+	x     xmlScanner
+	sst   []string
+	row   int
+	cells []string
+}
+
+// next returns the next <row> element's number and cell values; cells are valid until the next
+// call.
+func (s *sheetReader) next() (int, []string, error) {
+	s.cells = s.cells[:0]
+	col := 0
+	cellType, value := "", ""
+	var inline strings.Builder
+	inV, inT, inInline, inPhonetic := false, false, false, false
+	for {
+		tag, text, err := s.x.next(inV || inT)
+		if errors.Is(err, io.EOF) {
+			return 0, nil, io.EOF
+		}
+		if err != nil {
+			return 0, nil, errBrokenXLSX(shortError(err))
+		}
+		closing, empty := len(tag) > 0 && tag[0] == '/', len(tag) > 0 && tag[len(tag)-1] == '/'
+		switch name := tagName(tag); {
+		case name == "row" && !closing:
+			if n, err := strconv.Atoi(attr(tag, "r")); err == nil {
+				s.row = n
+			} else {
+				s.row++
+			}
+			if empty {
+				return s.row, s.cells, nil
+			}
+		case name == "row":
+			return s.row, s.cells, nil
+		case name == "c" && !closing:
+			col++
+			if ref := attr(tag, "r"); ref != "" {
+				letters, _ := splitCellRef(ref)
+				if n := columnNumber(letters); n > 0 {
+					col = n
 				}
-				return 0, nil, io.EOF
 			}
-			// The iterator visits every row number, also those without a <row> element.
-			n++
-			cells, err := rows.Columns(raw)
+			cellType, value = attr(tag, "t"), ""
+			inline.Reset()
+			inInline = false
+		case name == "c":
+			v, err := s.cellValue(cellType, value, inInline, inline.String())
 			if err != nil {
-				return 0, nil, errBrokenXLSX(shortError(err))
+				return 0, nil, err
 			}
-			return n, cells, nil
-		},
-		close: func() error { return errors.Join(rows.Close(), f.Close()) },
-	}, nil
+			if v != "" {
+				for len(s.cells) < col {
+					s.cells = append(s.cells, "")
+				}
+				s.cells[col-1] = v
+			}
+		case name == "v" && closing:
+			value, inV = xmlText(text), false
+		case name == "v":
+			inV = !empty
+		case name == "is":
+			inInline = inInline || !closing
+		case name == "rPh":
+			inPhonetic = !closing && !empty
+		case name == "t" && closing:
+			if !inPhonetic {
+				inline.WriteString(xmlText(text))
+			}
+			inT = false
+		case name == "t":
+			inT = !empty
+		}
+	}
+}
+
+// cellValue is a cell's raw value by its type attribute.
+func (s *sheetReader) cellValue(cellType, value string, hasInline bool, inline string) (string, error) {
+	switch cellType {
+	case "s":
+		if value == "" {
+			return "", nil
+		}
+		i, err := strconv.Atoi(strings.TrimSpace(value))
+		if err != nil || i < 0 || i >= len(s.sst) {
+			return "", errBrokenXLSX(fmt.Sprintf("row %d: shared string %q does not exist", s.row, value))
+		}
+		return s.sst[i], nil
+	case "inlineStr":
+		if hasInline {
+			return unescapeBSTR(inline), nil
+		}
+	}
+	return value, nil
+}
+
+// columnNumber turns column letters into a 1-based number (A → 1, AB → 28); 0 if not letters.
+func columnNumber(letters string) int {
+	n := 0
+	for _, r := range letters {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			n = n*26 + int(r-'A') + 1
+		case r >= 'a' && r <= 'z':
+			n = n*26 + int(r-'a') + 1
+		default:
+			return 0
+		}
+		if n > 1<<14 {
+			return 0
+		}
+	}
+	return n
+}
+
+// xmlText decodes character data as an XML parser does: line ends become \n, then the five
+// named entities and character references are resolved.
+func xmlText(b []byte) string {
+	if bytes.IndexByte(b, '&') < 0 && bytes.IndexByte(b, '\r') < 0 {
+		return string(b)
+	}
+	if bytes.IndexByte(b, '\r') >= 0 {
+		b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+		b = bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
+	}
+	var out strings.Builder
+	out.Grow(len(b))
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '&')
+		if i < 0 {
+			out.Write(b)
+			break
+		}
+		out.Write(b[:i])
+		b = b[i:]
+		end := bytes.IndexByte(b, ';')
+		if end < 0 {
+			out.Write(b)
+			break
+		}
+		if r, ok := xmlEntity(string(b[1:end])); ok {
+			out.WriteRune(r)
+		} else {
+			out.Write(b[:end+1])
+		}
+		b = b[end+1:]
+	}
+	return out.String()
+}
+
+func xmlEntity(name string) (rune, bool) {
+	switch name {
+	case "lt":
+		return '<', true
+	case "gt":
+		return '>', true
+	case "amp":
+		return '&', true
+	case "quot":
+		return '"', true
+	case "apos":
+		return '\'', true
+	}
+	if num, ok := strings.CutPrefix(name, "#"); ok {
+		base := 10
+		if hex, ok := strings.CutPrefix(num, "x"); ok {
+			num, base = hex, 16
+		}
+		if n, err := strconv.ParseUint(num, base, 32); err == nil && utf8.ValidRune(rune(n)) {
+			return rune(n), true
+		}
+	}
+	return 0, false
+}
+
+// unescapeBSTR decodes the _xHHHH_ escapes with which XLSX stores characters XML cannot hold
+// (_x000D_ for a carriage return, _x005F_ for a literal underscore), as excelize does; an escape
+// of half a surrogate pair is dropped.
+func unescapeBSTR(s string) string {
+	if !strings.Contains(s, "_x") {
+		return s
+	}
+	var out strings.Builder
+	for {
+		i := strings.Index(s, "_x")
+		if i < 0 || len(s) < i+7 {
+			out.WriteString(s)
+			return out.String()
+		}
+		n, err := strconv.ParseUint(s[i+2:i+6], 16, 16)
+		if err != nil || s[i+6] != '_' {
+			out.WriteString(s[:i+1])
+			s = s[i+1:]
+			continue
+		}
+		out.WriteString(s[:i])
+		if r := rune(n); utf8.ValidRune(r) {
+			out.WriteRune(r)
+		}
+		s = s[i+7:]
+	}
 }
