@@ -65,6 +65,13 @@ func (cv *Converter) Convert(row int, cells []string) (*customer.Customer, []Iss
 		if v == "" {
 			continue
 		}
+		if masked(p, v) {
+			f, _ := LookupField(p)
+			add(p, ReasonMaskedValue, validate.Message{
+				ZH: f.ZH + "“" + v + "”是脱敏导出的值，不能导入：请使用管理员的未脱敏导出或原始资料",
+				EN: f.EN + " \"" + v + "\" is a masked export value and cannot be imported: use an admin's unmasked export or the original data"})
+			continue
+		}
 		switch p {
 		case "name":
 			c.Name = v
@@ -149,6 +156,22 @@ func (cv *Converter) Convert(row int, cells []string) (*customer.Customer, []Iss
 		}
 	}
 	return c, issues
+}
+
+// masked reports whether v looks like a personal-information value masked by an export (138****5678,
+// 张**, w***@example.com, ****6888): importing it would store the asterisks as the value, or refuse
+// it with a format error that does not say why.
+func masked(path, v string) bool {
+	switch path {
+	case "mobile", "landline":
+		return strings.Contains(v, "***")
+	case "email":
+		return strings.Contains(v, "***@")
+	case "contact_name", "name":
+		r := []rune(v)
+		return len(r) > 1 && strings.Trim(string(r[1:]), "*") == ""
+	}
+	return false
 }
 
 func hasField(issues []Issue, field string) bool {

@@ -40,6 +40,7 @@ const (
 	ReasonDuplicateExisting = "DUPLICATE_EXISTING"
 	ReasonDuplicateInFile   = "DUPLICATE_IN_FILE"
 	ReasonFormula           = "FORMULA_NOT_ALLOWED"
+	ReasonMaskedValue       = "MASKED_VALUE"
 	ReasonEncoding          = "ENCODING_UNSUPPORTED"
 	ReasonXLSXBroken        = "XLSX_BROKEN"
 	ReasonXLSUnsupported    = "XLS_UNSUPPORTED"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -663,5 +664,38 @@ func TestLargeFilesKeepTheirEncoding(t *testing.T) {
 		if err != nil || sc.Encoding != tc.enc || sc.Rows != 3001 {
 			t.Errorf("%s: %+v %v", name, sc, err)
 		}
+	}
+}
+
+// TestMaskedExportDoesNotImport: a masked export imported again names each masked cell instead of
+// storing asterisks or reporting a bare format error.
+func TestMaskedExportDoesNotImport(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	exp, err := transfer.NewExporter(&buf, transfer.FormatCSV, "zh-CN", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Write(exportedCustomer(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := read(t, "masked.csv", buf.Bytes(), nil, transfer.Importer{UserID: "u-admin", TeamID: "hq", Scope: transfer.ScopeAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	masked := map[string]bool{}
+	for _, is := range got.issues {
+		if is.Reason == transfer.ReasonMaskedValue {
+			masked[is.Field] = true
+			if is.Row != 2 || !strings.Contains(is.Message.ZH, "脱敏") {
+				t.Errorf("issue %+v", is)
+			}
+		}
+	}
+	if want := map[string]bool{"mobile": true, "contact_name": true, "landline": true, "email": true}; !maps.Equal(masked, want) {
+		t.Fatalf("masked cells %v, want %v (issues %+v)", masked, want, got.issues)
 	}
 }
