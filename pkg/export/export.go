@@ -88,8 +88,6 @@ type Exporter struct {
 	Pool      *pgxpool.Pool
 	Customers customerv1.CustomerTransferServiceClient
 	Log       *slog.Logger
-	// Now is the clock of file names; nil means time.Now.
-	Now func() time.Time
 }
 
 // Stream checks the request, then streams the file through send: a first chunk with the file's
@@ -126,11 +124,7 @@ func (e *Exporter) Stream(ctx context.Context, spec Spec, req Request, rows Rows
 	}
 
 	english := English(ctx)
-	now := time.Now
-	if e.Now != nil {
-		now = e.Now
-	}
-	stamp := now().In(time.FixedZone("CST", 8*3600)).Format("20060102-150405")
+	stamp := time.Now().In(time.FixedZone("CST", 8*3600)).Format("20060102-150405")
 	name, sheetName := spec.FileZH+"-"+stamp+"."+string(format), spec.SheetZH
 	if english {
 		name, sheetName = spec.FileEN+"-"+stamp+"."+string(format), spec.SheetEN
