@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crmsuite/crm/deploy/bench/internal/load"
+	"github.com/crmsuite/crm/deploy/bench/internal/scenario"
 )
 
 // profilePhase is a load under which CPU profiles of some processes are taken.
@@ -24,8 +25,9 @@ type profilePhase struct {
 	run        func(ctx context.Context, d time.Duration)
 }
 
-// profiles takes CPU profiles of the busiest processes under two loads (gRPC creates at full
-// speed, REST reads at 1,000/s) and summarises where their CPU goes.
+// profiles takes CPU profiles of the busiest processes under three loads (gRPC creates at full
+// speed, REST reads at 1,000/s, an import of 100,000 customers and the fan-out of its events) and
+// summarises where their CPU goes.
 func (h *harness) profiles(ctx context.Context) error {
 	dir := filepath.Join(h.o.work, "profiles")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -36,6 +38,18 @@ func (h *harness) profiles(ctx context.Context) error {
 			func(ctx context.Context, d time.Duration) { load.Closed(ctx, 32, d, h.env.CreateGRPC()) }},
 		{"get-rest", "REST gets, 1000/s", []string{"gateway", "customer"},
 			func(ctx context.Context, d time.Duration) { load.Open(ctx, 1000, d, 512, h.env.GetREST()) }},
+		// The import's own work and its 100,000 customer.created events reaching the consumers; the
+		// file's customers are new (the transfer scenario imported the first 100,000).
+		{"import", "an import of 100,000 customers", []string{"customer", "audit", "tagging", "followup", "nats"},
+			func(ctx context.Context, _ time.Duration) {
+				file, err := scenario.ImportCSV(h.layout, importRows, importRows)
+				if err == nil {
+					_, err = h.env.ImportFile(ctx, file)
+				}
+				if err != nil {
+					h.log.Warn("import under profiling", "error", err)
+				}
+			}},
 	}
 	const seconds = 15
 	for _, ph := range phases {

@@ -52,7 +52,7 @@ func (h *harness) scenarioTransfer(ctx context.Context) (report.Scenario, error)
 	s.Limit = append(s.Limit, copyOut)
 
 	h.settle(ctx)
-	file, err := scenario.ImportCSV(h.layout, importRows)
+	file, err := scenario.ImportCSV(h.layout, 0, importRows)
 	if err != nil {
 		return s, err
 	}

@@ -61,16 +61,17 @@ func transferErr(err error) error {
 	return grpcErr(err)
 }
 
-// ImportCSV builds a CSV file of n new customers (Chinese headers as a user's spreadsheet has
-// them, names and 195 mobiles that no seeded or created customer has).
-func ImportCSV(l seed.Layout, n int) ([]byte, error) {
+// ImportCSV builds a CSV file of n new customers, the from-th on (Chinese headers as a user's
+// spreadsheet has them, names and 195 mobiles that no seeded or created customer has, and no other
+// file with a different from).
+func ImportCSV(l seed.Layout, from, n int) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("\ufeff")
 	w := csv.NewWriter(&b)
 	if err := w.Write([]string{"客户名称", "客户类型", "所属行业", "联系人", "职位", "手机号", "省份", "城市", "区县", "详细地址", "客户规模", "客户来源"}); err != nil {
 		return nil, err
 	}
-	for k := range n {
+	for k := from; k < from+n; k++ {
 		c := l.CustomerRow((k * 7) % l.Customers)
 		city := strings.TrimSuffix(c.City, "市")
 		if err := w.Write([]string{fmt.Sprintf("%s%s导入%d%s有限公司", city, seed.Brand(k), k, seed.Trade(k)), "企业客户", "I65",
