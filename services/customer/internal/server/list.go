@@ -2,11 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
-	"strconv"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -15,6 +10,7 @@ import (
 
 	"github.com/crmsuite/crm/pkg/apierr"
 	"github.com/crmsuite/crm/pkg/authn"
+	"github.com/crmsuite/crm/pkg/listquery"
 	"github.com/crmsuite/crm/pkg/validate"
 	auditv1 "github.com/crmsuite/crm/proto/gen/go/crm/audit/v1"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
@@ -22,61 +18,11 @@ import (
 	"github.com/crmsuite/crm/services/customer/internal/store"
 )
 
-// pageToken is the opaque next_page_token: the keyset cursor plus a fingerprint of the query, so a
-// token cannot be replayed against a different filter, order or caller.
-type pageToken struct {
-	Value string `json:"v"`
-	ID    string `json:"i"`
-	Query string `json:"q"`
-}
-
-func fingerprint(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(sum[:8])
-}
-
-func encodeToken(c *store.Cursor, query string) string {
-	if c == nil {
-		return ""
-	}
-	b, _ := json.Marshal(pageToken{Value: c.Value, ID: c.ID, Query: query})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeToken(s, query string) (*store.Cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := violation("page_token", validate.ReasonInvalidFormat, validate.Message{
-		ZH: "page_token 无效或与本次查询条件不符", EN: "page_token is invalid or belongs to a different query"})
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	var t pageToken
-	if err := json.Unmarshal(b, &t); err != nil || t.Query != query || t.ID == "" {
-		return nil, bad
-	}
-	return &store.Cursor{Value: t.Value, ID: t.ID}, nil
-}
-
-// pageSize applies the default and checks the limit.
-func pageSize(n int32, def, limit int) (int, error) {
-	switch {
-	case n == 0:
-		return def, nil
-	case n < 0 || int(n) > limit:
-		return 0, violation("page_size", validate.ReasonOutOfRange, validate.Message{
-			ZH: "page_size 须在 1 到 " + strconv.Itoa(limit) + " 之间", EN: "page_size must be between 1 and " + strconv.Itoa(limit)})
-	}
-	return int(n), nil
-}
-
 // ListCustomers lists the customers the caller may see.
 func (s *Server) ListCustomers(ctx context.Context, req *customerv1.ListCustomersRequest) (*customerv1.ListCustomersResponse, error) {
 	p, reach := caller(ctx)
 	var v validate.Collector
-	size, err := pageSize(req.GetPageSize(), 50, 200)
+	size, err := listquery.PageSize(req.GetPageSize(), 50, 200)
 	merge(&v, err)
 	conds, err := customer.ParseFilter(req.GetFilter())
 	merge(&v, err)
@@ -88,8 +34,8 @@ func (s *Server) ListCustomers(ctx context.Context, req *customerv1.ListCustomer
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	query := fingerprint(p.UserID, reach.OwnerID, reach.TeamID, req.GetFilter(), req.GetOrderBy(), boolString(req.GetShowDeleted()))
-	after, err := decodeToken(req.GetPageToken(), query)
+	query := listquery.Fingerprint(p.UserID, reach.OwnerID, reach.TeamID, req.GetFilter(), req.GetOrderBy(), boolString(req.GetShowDeleted()))
+	after, err := listquery.DecodeToken[store.Cursor](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +44,7 @@ func (s *Server) ListCustomers(ctx context.Context, req *customerv1.ListCustomer
 	if err != nil {
 		return nil, mapError(err, "")
 	}
-	resp := &customerv1.ListCustomersResponse{NextPageToken: encodeToken(next, query)}
+	resp := &customerv1.ListCustomersResponse{NextPageToken: listquery.EncodeToken(next, query)}
 	for _, c := range list {
 		resp.Customers = append(resp.Customers, render(ctx, p, c))
 	}
@@ -125,7 +71,7 @@ func (s *Server) SearchCustomers(ctx context.Context, req *customerv1.SearchCust
 	case n > 50:
 		v.Add("query", validate.ReasonTooLong, validate.TooLongMessage("关键词", "Query", 50))
 	}
-	size, err := pageSize(req.GetPageSize(), 20, 100)
+	size, err := listquery.PageSize(req.GetPageSize(), 20, 100)
 	merge(&v, err)
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -134,8 +80,8 @@ func (s *Server) SearchCustomers(ctx context.Context, req *customerv1.SearchCust
 	if m, ok := validate.Mobile(q); ok {
 		q = m
 	}
-	query := fingerprint(p.UserID, reach.OwnerID, reach.TeamID, q)
-	after, err := decodeToken(req.GetPageToken(), query)
+	query := listquery.Fingerprint(p.UserID, reach.OwnerID, reach.TeamID, q)
+	after, err := listquery.DecodeToken[store.Cursor](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +89,7 @@ func (s *Server) SearchCustomers(ctx context.Context, req *customerv1.SearchCust
 	if err != nil {
 		return nil, mapError(err, "")
 	}
-	resp := &customerv1.SearchCustomersResponse{NextPageToken: encodeToken(next, query)}
+	resp := &customerv1.SearchCustomersResponse{NextPageToken: listquery.EncodeToken(next, query)}
 	for _, c := range list {
 		resp.Customers = append(resp.Customers, render(ctx, p, c))
 	}
@@ -166,7 +112,7 @@ func (s *Server) ListCustomerHistory(ctx context.Context, req *customerv1.ListCu
 	if err != nil {
 		return nil, err
 	}
-	size, err := pageSize(req.GetPageSize(), 50, 200)
+	size, err := listquery.PageSize(req.GetPageSize(), 50, 200)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/crmsuite/crm/pkg/apierr"
 	"github.com/crmsuite/crm/pkg/authn"
 	"github.com/crmsuite/crm/pkg/authz"
+	"github.com/crmsuite/crm/pkg/listquery"
 	"github.com/crmsuite/crm/pkg/sheet"
 	"github.com/crmsuite/crm/pkg/validate"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
@@ -291,12 +292,12 @@ func (s *Transfer) GetImportJob(ctx context.Context, req *customerv1.GetImportJo
 // ListImportJobs lists the caller's reach of jobs, newest first.
 func (s *Transfer) ListImportJobs(ctx context.Context, req *customerv1.ListImportJobsRequest) (*customerv1.ListImportJobsResponse, error) {
 	p, reach := caller(ctx)
-	size, err := pageSize(req.GetPageSize(), 20, 100)
+	size, err := listquery.PageSize(req.GetPageSize(), 20, 100)
 	if err != nil {
 		return nil, err
 	}
-	query := fingerprint("import_jobs", p.UserID, reach.OwnerID, reach.TeamID)
-	after, err := decodeToken(req.GetPageToken(), query)
+	query := listquery.Fingerprint("import_jobs", p.UserID, reach.OwnerID, reach.TeamID)
+	after, err := listquery.DecodeToken[store.Cursor](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +305,7 @@ func (s *Transfer) ListImportJobs(ctx context.Context, req *customerv1.ListImpor
 	if err != nil {
 		return nil, err
 	}
-	resp := &customerv1.ListImportJobsResponse{NextPageToken: encodeToken(next, query)}
+	resp := &customerv1.ListImportJobsResponse{NextPageToken: listquery.EncodeToken(next, query)}
 	for _, j := range jobs {
 		resp.ImportJobs = append(resp.ImportJobs, jobToProto(j, apierr.Lang(ctx)))
 	}
@@ -318,12 +319,12 @@ func (s *Transfer) ListImportJobIssues(ctx context.Context, req *customerv1.List
 	if err != nil {
 		return nil, err
 	}
-	size, err := pageSize(req.GetPageSize(), 100, 1000)
+	size, err := listquery.PageSize(req.GetPageSize(), 100, 1000)
 	if err != nil {
 		return nil, err
 	}
-	query := fingerprint("import_issues", id)
-	cur, err := decodeToken(req.GetPageToken(), query)
+	query := listquery.Fingerprint("import_issues", id)
+	cur, err := listquery.DecodeToken[store.Cursor](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +341,7 @@ func (s *Transfer) ListImportJobIssues(ctx context.Context, req *customerv1.List
 	}
 	resp := &customerv1.ListImportJobIssuesResponse{}
 	if next > 0 {
-		resp.NextPageToken = encodeToken(&store.Cursor{Value: strconv.Itoa(next), ID: id}, query)
+		resp.NextPageToken = listquery.EncodeToken(&store.Cursor{Value: strconv.Itoa(next), ID: id}, query)
 	}
 	for _, is := range issues {
 		resp.Issues = append(resp.Issues, issueToProto(is, apierr.Lang(ctx)))

@@ -2,68 +2,13 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
-	"strconv"
-	"strings"
 
+	"github.com/crmsuite/crm/pkg/listquery"
 	"github.com/crmsuite/crm/pkg/validate"
 	feedbackv1 "github.com/crmsuite/crm/proto/gen/go/crm/feedback/v1"
 	"github.com/crmsuite/crm/services/feedback/internal/feedback"
 	"github.com/crmsuite/crm/services/feedback/internal/store"
 )
-
-// pageToken is the opaque next_page_token: the keyset cursor plus a fingerprint of the query, so a
-// token cannot be replayed against a different filter, order or caller.
-type pageToken struct {
-	Value string `json:"v"`
-	ID    string `json:"i"`
-	Query string `json:"q"`
-}
-
-func fingerprint(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(sum[:8])
-}
-
-func encodeToken(c *store.Cursor, query string) string {
-	if c == nil {
-		return ""
-	}
-	b, _ := json.Marshal(pageToken{Value: c.Value, ID: c.ID, Query: query})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeToken(s, query string) (*store.Cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := violation("page_token", validate.ReasonInvalidFormat, validate.Message{
-		ZH: "page_token 无效或与本次查询条件不符", EN: "page_token is invalid or belongs to a different query"})
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	var t pageToken
-	if err := json.Unmarshal(b, &t); err != nil || t.Query != query || t.ID == "" {
-		return nil, bad
-	}
-	return &store.Cursor{Value: t.Value, ID: t.ID}, nil
-}
-
-// pageSize applies the default and checks the limit.
-func pageSize(n int32, def, limit int) (int, error) {
-	switch {
-	case n == 0:
-		return def, nil
-	case n < 0 || int(n) > limit:
-		return 0, violation("page_size", validate.ReasonOutOfRange, validate.Message{
-			ZH: "page_size 须在 1 到 " + strconv.Itoa(limit) + " 之间", EN: "page_size must be between 1 and " + strconv.Itoa(limit)})
-	}
-	return int(n), nil
-}
 
 // listQuery is what ListFeedback and ListCustomerFeedback share.
 type listQuery struct {
@@ -79,7 +24,7 @@ type listQuery struct {
 // list runs one page of a feedback list.
 func (s *Server) list(ctx context.Context, q listQuery) ([]*feedbackv1.Feedback, string, error) {
 	var v validate.Collector
-	size, err := pageSize(q.size, 50, 200)
+	size, err := listquery.PageSize(q.size, 50, 200)
 	merge(&v, err)
 	conds, err := feedback.ParseFilter(q.filter)
 	merge(&v, err)
@@ -88,8 +33,8 @@ func (s *Server) list(ctx context.Context, q listQuery) ([]*feedbackv1.Feedback,
 	if err := v.Err(); err != nil {
 		return nil, "", err
 	}
-	query := fingerprint(q.principal, q.reach.OwnerID, q.reach.TeamID, q.customer, q.filter, q.orderBy)
-	after, err := decodeToken(q.token, query)
+	query := listquery.Fingerprint(q.principal, q.reach.OwnerID, q.reach.TeamID, q.customer, q.filter, q.orderBy)
+	after, err := listquery.DecodeToken[store.Cursor](q.token, query)
 	if err != nil {
 		return nil, "", err
 	}
@@ -103,7 +48,7 @@ func (s *Server) list(ctx context.Context, q listQuery) ([]*feedbackv1.Feedback,
 	for i, f := range list {
 		out[i] = toProto(f, now)
 	}
-	return out, encodeToken(next, query), nil
+	return out, listquery.EncodeToken(next, query), nil
 }
 
 // ListFeedback lists the feedback the caller may see.
@@ -139,12 +84,12 @@ func (s *Server) ListCustomerFeedback(ctx context.Context, req *feedbackv1.ListC
 // ListOverdueFeedback lists pending complaints past their deadline, the earliest deadline first.
 func (s *Server) ListOverdueFeedback(ctx context.Context, req *feedbackv1.ListOverdueFeedbackRequest) (*feedbackv1.ListOverdueFeedbackResponse, error) {
 	p, _, reach := caller(ctx)
-	size, err := pageSize(req.GetPageSize(), 50, 200)
+	size, err := listquery.PageSize(req.GetPageSize(), 50, 200)
 	if err != nil {
 		return nil, err
 	}
-	query := fingerprint(p.UserID, reach.OwnerID, reach.TeamID, "overdue")
-	after, err := decodeToken(req.GetPageToken(), query)
+	query := listquery.Fingerprint(p.UserID, reach.OwnerID, reach.TeamID, "overdue")
+	after, err := listquery.DecodeToken[store.Cursor](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +98,7 @@ func (s *Server) ListOverdueFeedback(ctx context.Context, req *feedbackv1.ListOv
 	if err != nil {
 		return nil, mapError(err, "")
 	}
-	resp := &feedbackv1.ListOverdueFeedbackResponse{NextPageToken: encodeToken(next, query)}
+	resp := &feedbackv1.ListOverdueFeedbackResponse{NextPageToken: listquery.EncodeToken(next, query)}
 	for _, f := range list {
 		resp.Feedback = append(resp.Feedback, toProto(f, now))
 	}

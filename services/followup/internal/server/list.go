@@ -2,10 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -14,6 +10,7 @@ import (
 	"github.com/crmsuite/crm/pkg/apierr"
 	"github.com/crmsuite/crm/pkg/authn"
 	"github.com/crmsuite/crm/pkg/authz"
+	"github.com/crmsuite/crm/pkg/listquery"
 	"github.com/crmsuite/crm/pkg/validate"
 	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
 	"github.com/crmsuite/crm/services/followup/internal/followup"
@@ -35,56 +32,6 @@ var (
 	ownerListFields    = []string{"method", "kind", "done", "customer_id", "contact_time"}
 )
 
-// pageToken is the opaque next_page_token: the keyset cursor plus a fingerprint of the query, so a
-// token cannot be replayed against a different filter, order or caller.
-type pageToken struct {
-	Value string `json:"v"`
-	ID    string `json:"i"`
-	Query string `json:"q"`
-}
-
-func fingerprint(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return hex.EncodeToString(sum[:8])
-}
-
-func encodeToken(c *store.Cursor, query string) string {
-	if c == nil {
-		return ""
-	}
-	b, _ := json.Marshal(pageToken{Value: c.Value, ID: c.ID, Query: query})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeToken(s, query string) (*store.Cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := violation("page_token", validate.ReasonInvalidFormat, validate.Message{
-		ZH: "page_token 无效或与本次查询条件不符", EN: "page_token is invalid or belongs to a different query"})
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	var t pageToken
-	if err := json.Unmarshal(b, &t); err != nil || t.Query != query || t.ID == "" {
-		return nil, bad
-	}
-	return &store.Cursor{Value: t.Value, ID: t.ID}, nil
-}
-
-// pageSize applies the default and checks the limit.
-func pageSize(n int32) (int, error) {
-	switch {
-	case n == 0:
-		return defaultPageSize, nil
-	case n < 0 || n > maxPageSize:
-		return 0, violation("page_size", validate.ReasonOutOfRange, validate.Message{
-			ZH: "page_size 须在 1 到 " + strconv.Itoa(maxPageSize) + " 之间", EN: "page_size must be between 1 and " + strconv.Itoa(maxPageSize)})
-	}
-	return int(n), nil
-}
-
 // reachKey identifies a reach in page-token fingerprints.
 func reachKey(p authn.Principal, r store.Reach) []string {
 	return []string{p.UserID, r.OwnerID, r.TeamID, strconv.FormatBool(r.DeletedCustomers)}
@@ -96,7 +43,7 @@ func (s *Server) ListFollowUps(ctx context.Context, req *followupv1.ListFollowUp
 	var v validate.Collector
 	cid, err := customerID("customer_id", req.GetCustomerId())
 	merge(&v, err)
-	size, err := pageSize(req.GetPageSize())
+	size, err := listquery.PageSize(req.GetPageSize(), defaultPageSize, maxPageSize)
 	merge(&v, err)
 	conds, err := followup.ParseFilter(req.GetFilter(), customerListFields...)
 	merge(&v, err)
@@ -114,8 +61,8 @@ func (s *Server) ListFollowUps(ctx context.Context, req *followupv1.ListFollowUp
 	if ref.Deleted && !reach.DeletedCustomers {
 		return nil, customerNotFound(cid)
 	}
-	query := fingerprint(append(reachKey(p, reach), "customer", cid, req.GetFilter(), req.GetOrderBy())...)
-	after, err := decodeToken(req.GetPageToken(), query)
+	query := listquery.Fingerprint(append(reachKey(p, reach), "customer", cid, req.GetFilter(), req.GetOrderBy())...)
+	after, err := listquery.DecodeToken[store.Cursor](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +71,7 @@ func (s *Server) ListFollowUps(ctx context.Context, req *followupv1.ListFollowUp
 	if err != nil {
 		return nil, mapError(err, "")
 	}
-	resp := &followupv1.ListFollowUpsResponse{NextPageToken: encodeToken(next, query)}
+	resp := &followupv1.ListFollowUpsResponse{NextPageToken: listquery.EncodeToken(next, query)}
 	for _, f := range list {
 		resp.Followups = append(resp.Followups, render(p, f))
 	}
@@ -153,7 +100,7 @@ func (s *Server) ListOwnerFollowUps(ctx context.Context, req *followupv1.ListOwn
 		return nil, err
 	}
 	var v validate.Collector
-	size, err := pageSize(req.GetPageSize())
+	size, err := listquery.PageSize(req.GetPageSize(), defaultPageSize, maxPageSize)
 	merge(&v, err)
 	conds, err := followup.ParseFilter(req.GetFilter(), ownerListFields...)
 	merge(&v, err)
@@ -162,8 +109,8 @@ func (s *Server) ListOwnerFollowUps(ctx context.Context, req *followupv1.ListOwn
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	query := fingerprint(append(reachKey(p, reach), "owner", owner, req.GetFilter(), req.GetOrderBy())...)
-	after, err := decodeToken(req.GetPageToken(), query)
+	query := listquery.Fingerprint(append(reachKey(p, reach), "owner", owner, req.GetFilter(), req.GetOrderBy())...)
+	after, err := listquery.DecodeToken[store.Cursor](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +119,7 @@ func (s *Server) ListOwnerFollowUps(ctx context.Context, req *followupv1.ListOwn
 	if err != nil {
 		return nil, mapError(err, "")
 	}
-	resp := &followupv1.ListOwnerFollowUpsResponse{NextPageToken: encodeToken(next, query)}
+	resp := &followupv1.ListOwnerFollowUpsResponse{NextPageToken: listquery.EncodeToken(next, query)}
 	for _, f := range list {
 		resp.Followups = append(resp.Followups, render(p, f))
 	}
@@ -213,13 +160,13 @@ func (s *Server) dueActions(ctx context.Context, ownerID string, days int, size3
 	if err != nil {
 		return nil, "", err
 	}
-	size, err := pageSize(size32)
+	size, err := listquery.PageSize(size32, defaultPageSize, maxPageSize)
 	if err != nil {
 		return nil, "", err
 	}
 	// The day is not part of the fingerprint: a token taken before midnight still works after it.
-	query := fingerprint(append(reachKey(p, reach), "due", owner, strconv.Itoa(days))...)
-	after, err := decodeToken(token, query)
+	query := listquery.Fingerprint(append(reachKey(p, reach), "due", owner, strconv.Itoa(days))...)
+	after, err := listquery.DecodeToken[store.Cursor](token, query)
 	if err != nil {
 		return nil, "", err
 	}
@@ -234,5 +181,5 @@ func (s *Server) dueActions(ctx context.Context, ownerID string, days int, size3
 		n := f.DaysOverdue(today)
 		out = append(out, &followupv1.DueAction{Followup: render(p, f), Overdue: n > 0, DaysOverdue: int32(n)})
 	}
-	return out, encodeToken(next, query), nil
+	return out, listquery.EncodeToken(next, query), nil
 }

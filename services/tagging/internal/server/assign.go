@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/crmsuite/crm/pkg/listquery"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -83,12 +84,12 @@ func (s *Server) ListTagHistory(ctx context.Context, req *taggingv1.ListTagHisto
 	if err != nil {
 		return nil, err
 	}
-	size, err := pageSize(req.GetPageSize(), 50, 200)
+	size, err := listquery.PageSize(req.GetPageSize(), 50, 200)
 	if err != nil {
 		return nil, err
 	}
-	query := fingerprint("history", p.UserID, reach.OwnerID, reach.TeamID, cid)
-	after, err := decodeToken[int64](req.GetPageToken(), query)
+	query := listquery.Fingerprint("history", p.UserID, reach.OwnerID, reach.TeamID, cid)
+	after, err := listquery.DecodeToken[int64](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +104,7 @@ func (s *Server) ListTagHistory(ctx context.Context, req *taggingv1.ListTagHisto
 	if err != nil {
 		return nil, mapError(err, about{customer: cid})
 	}
-	resp := &taggingv1.ListTagHistoryResponse{NextPageToken: encodeToken(nonZero(next), query)}
+	resp := &taggingv1.ListTagHistoryResponse{NextPageToken: listquery.EncodeToken(listquery.NonZero(next), query)}
 	for _, h := range list {
 		resp.Entries = append(resp.Entries, historyToProto(h))
 	}

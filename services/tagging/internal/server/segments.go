@@ -9,6 +9,7 @@ import (
 
 	"github.com/crmsuite/crm/pkg/apierr"
 	"github.com/crmsuite/crm/pkg/authn"
+	"github.com/crmsuite/crm/pkg/listquery"
 	"github.com/crmsuite/crm/pkg/validate"
 	taggingv1 "github.com/crmsuite/crm/proto/gen/go/crm/tagging/v1"
 	"github.com/crmsuite/crm/services/tagging/internal/store"
@@ -45,7 +46,7 @@ func expressionError(field string, pe *tagging.ParseError) error {
 // SearchCustomersByTags returns the ids of the customers matching an expression.
 func (s *Server) SearchCustomersByTags(ctx context.Context, req *taggingv1.SearchCustomersByTagsRequest) (*taggingv1.SearchCustomersByTagsResponse, error) {
 	p, reach := caller(ctx)
-	size, err := pageSize(req.GetPageSize(), 100, 1000)
+	size, err := listquery.PageSize(req.GetPageSize(), 100, 1000)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func (s *Server) SearchCustomersByTags(ctx context.Context, req *taggingv1.Searc
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	query := fingerprint("search", p.UserID, reach.OwnerID, reach.TeamID, e.String())
+	query := listquery.Fingerprint("search", p.UserID, reach.OwnerID, reach.TeamID, e.String())
 	ids, next, err := s.search(ctx, e, resolved, reach, size, req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
@@ -78,7 +79,7 @@ func (s *Server) SearchCustomersByTags(ctx context.Context, req *taggingv1.Searc
 // search runs one page of an expression for a caller's reach.
 func (s *Server) search(ctx context.Context, e *tagging.Expr, resolved map[tagging.TagRef][]string, reach store.Reach,
 	size int, token, query string) ([]string, string, error) {
-	after, err := decodeToken[string](token, query)
+	after, err := listquery.DecodeToken[string](token, query)
 	if err != nil {
 		return nil, "", err
 	}
@@ -90,7 +91,7 @@ func (s *Server) search(ctx context.Context, e *tagging.Expr, resolved map[taggi
 	if err != nil {
 		return nil, "", mapError(err, about{})
 	}
-	return ids, encodeToken(nonZero(next), query), nil
+	return ids, listquery.EncodeToken(listquery.NonZero(next), query), nil
 }
 
 // checkSegment normalises and validates a segment, including that its expression names live tags.
@@ -149,12 +150,12 @@ func (s *Server) GetSegment(ctx context.Context, req *taggingv1.GetSegmentReques
 
 // ListSegments lists the segments, newest first.
 func (s *Server) ListSegments(ctx context.Context, req *taggingv1.ListSegmentsRequest) (*taggingv1.ListSegmentsResponse, error) {
-	size, err := pageSize(req.GetPageSize(), 50, 200)
+	size, err := listquery.PageSize(req.GetPageSize(), 50, 200)
 	if err != nil {
 		return nil, err
 	}
-	query := fingerprint("segments")
-	after, err := decodeToken[store.SegmentCursor](req.GetPageToken(), query)
+	query := listquery.Fingerprint("segments")
+	after, err := listquery.DecodeToken[store.SegmentCursor](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +163,7 @@ func (s *Server) ListSegments(ctx context.Context, req *taggingv1.ListSegmentsRe
 	if err != nil {
 		return nil, mapError(err, about{})
 	}
-	resp := &taggingv1.ListSegmentsResponse{NextPageToken: encodeToken(next, query)}
+	resp := &taggingv1.ListSegmentsResponse{NextPageToken: listquery.EncodeToken(next, query)}
 	for _, g := range list {
 		resp.Segments = append(resp.Segments, segmentToProto(g))
 	}
@@ -230,7 +231,7 @@ func (s *Server) ListSegmentCustomers(ctx context.Context, req *taggingv1.ListSe
 	if err != nil {
 		return nil, err
 	}
-	size, err := pageSize(req.GetPageSize(), 100, 1000)
+	size, err := listquery.PageSize(req.GetPageSize(), 100, 1000)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +251,7 @@ func (s *Server) ListSegmentCustomers(ctx context.Context, req *taggingv1.ListSe
 	if err != nil {
 		return nil, mapError(err, about{segment: id})
 	}
-	query := fingerprint("segment", p.UserID, reach.OwnerID, reach.TeamID, id, e.String())
+	query := listquery.Fingerprint("segment", p.UserID, reach.OwnerID, reach.TeamID, id, e.String())
 	ids, next, err := s.search(ctx, e, resolved, reach, size, req.GetPageToken(), query)
 	if err != nil {
 		return nil, err

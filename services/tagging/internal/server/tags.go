@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/crmsuite/crm/pkg/listquery"
 	"github.com/crmsuite/crm/pkg/validate"
 	taggingv1 "github.com/crmsuite/crm/proto/gen/go/crm/tagging/v1"
 	"github.com/crmsuite/crm/services/tagging/internal/store"
@@ -69,14 +70,14 @@ func (s *Server) GetTag(ctx context.Context, req *taggingv1.GetTagRequest) (*tag
 // ListTags lists tag definitions.
 func (s *Server) ListTags(ctx context.Context, req *taggingv1.ListTagsRequest) (*taggingv1.ListTagsResponse, error) {
 	var v validate.Collector
-	size, err := pageSize(req.GetPageSize(), 100, 200)
+	size, err := listquery.PageSize(req.GetPageSize(), 100, 200)
 	merge(&v, err)
 	cat := category("category", req.GetCategory(), &v)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	query := fingerprint("tags", string(cat), strconv.FormatBool(req.GetShowDeleted()))
-	after, err := decodeToken[store.TagCursor](req.GetPageToken(), query)
+	query := listquery.Fingerprint("tags", string(cat), strconv.FormatBool(req.GetShowDeleted()))
+	after, err := listquery.DecodeToken[store.TagCursor](req.GetPageToken(), query)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +85,7 @@ func (s *Server) ListTags(ctx context.Context, req *taggingv1.ListTagsRequest) (
 	if err != nil {
 		return nil, mapError(err, about{})
 	}
-	resp := &taggingv1.ListTagsResponse{NextPageToken: encodeToken(next, query)}
+	resp := &taggingv1.ListTagsResponse{NextPageToken: listquery.EncodeToken(next, query)}
 	for _, t := range list {
 		resp.Tags = append(resp.Tags, tagToProto(t))
 	}
