@@ -49,6 +49,17 @@ func (p Principal) Has(r Role) bool {
 	return slices.Contains(p.Roles, r)
 }
 
+// MainRole returns the principal's most privileged role (admin, manager, sales, service,
+// executive, system, in that order), the one audit records name; "" when it holds none of them.
+func (p Principal) MainRole() Role {
+	for _, r := range []Role{RoleAdmin, RoleManager, RoleSales, RoleService, RoleExecutive, RoleSystem} {
+		if p.Has(r) {
+			return r
+		}
+	}
+	return ""
+}
+
 type principalKey struct{}
 
 // WithPrincipal returns a context carrying p.

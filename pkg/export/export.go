@@ -138,7 +138,7 @@ func (e *Exporter) Stream(ctx context.Context, spec Spec, req Request, rows Rows
 	defer func() {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := e.audit(actx, spec, id.String(), actorOf(p), rec); err != nil {
+		if err := e.audit(actx, spec, id.String(), &commonv1.Actor{UserId: p.UserID, Role: string(p.MainRole()), TeamId: p.Team}, rec); err != nil {
 			e.Log.Error("audit export", "export_id", id.String(), "err", err)
 		}
 	}()
@@ -197,18 +197,6 @@ func (e *Exporter) Stream(ctx context.Context, spec Spec, req Request, rows Rows
 
 // English reports whether the caller asked for English (Accept-Language); Chinese otherwise.
 func English(ctx context.Context) bool { return strings.HasPrefix(apierr.Lang(ctx), "en") }
-
-// actorOf is the audit record's actor: the caller with its most privileged role.
-func actorOf(p authn.Principal) *commonv1.Actor {
-	a := &commonv1.Actor{UserId: p.UserID, TeamId: p.Team}
-	for _, r := range []authn.Role{authn.RoleAdmin, authn.RoleManager, authn.RoleSales, authn.RoleService, authn.RoleExecutive, authn.RoleSystem} {
-		if p.Has(r) {
-			a.Role = string(r)
-			break
-		}
-	}
-	return a
-}
 
 // audit records the export as a <entity>.exported event through the outbox.
 func (e *Exporter) audit(ctx context.Context, spec Spec, id string, actor *commonv1.Actor, fields map[string]any) error {

@@ -138,3 +138,12 @@ func TestMessagesAreBilingual(t *testing.T) {
 		t.Errorf("MobileMessage().ZH = %q, want the SPEC text", got)
 	}
 }
+
+func TestMaskName(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"张三": "张*", "欧阳娜娜": "欧***", "王": "王", "": ""} {
+		if got := MaskName(in); got != want {
+			t.Errorf("MaskName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

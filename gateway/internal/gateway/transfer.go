@@ -85,8 +85,9 @@ func (g *Gateway) transferRoutes(next http.Handler) http.Handler {
 	mux.Handle("GET "+routeIssues, withRoute(routeIssues, http.HandlerFunc(t.issues)))
 	for _, re := range recordExports {
 		if c := g.conn(re.upstream); c != nil {
-			t.records = append(t.records, boundExport{recordExport: re, conn: c})
-			mux.Handle("GET "+re.route, withRoute(re.route, t.recordExportHandler(re.name)))
+			b := boundExport{recordExport: re, conn: c}
+			t.records = append(t.records, b)
+			mux.Handle("GET "+re.route, withRoute(re.route, t.recordExportHandler(b)))
 		}
 	}
 	mux.Handle("/", next)
@@ -516,10 +517,8 @@ var recordExports = []recordExport{
 }
 
 // recordExportHandler serves GET /v1/<records>:export?format=csv|xlsx&customerFilter=…&revealPii=…
-func (t *transfers) recordExportHandler(name string) http.HandlerFunc {
+func (t *transfers) recordExportHandler(re boundExport) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		i := slices.IndexFunc(t.records, func(b boundExport) bool { return b.name == name })
-		re := t.records[i]
 		format, ok := parseFormat(param(r, "format"))
 		if !ok {
 			t.g.writeError(w, r, 0, badParam("format", "format 只能是 csv 或 xlsx", "format must be csv or xlsx"))

@@ -1,6 +1,10 @@
 package customer
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/crmsuite/crm/pkg/validate"
+)
 
 // Masked returns a copy of the customer with personal information masked (PIPL), for callers whose
 // role may not see it unmasked: mobile 138****5678, contact name 张** , landline and e-mail partly
@@ -8,9 +12,9 @@ import "strings"
 func (c *Customer) Masked() *Customer {
 	m := *c
 	m.Mobile = MaskMobile(c.Mobile)
-	m.ContactName = MaskName(c.ContactName)
+	m.ContactName = validate.MaskName(c.ContactName)
 	if c.Type == TypeIndividual {
-		m.Name = MaskName(c.Name)
+		m.Name = validate.MaskName(c.Name)
 	}
 	m.Landline = maskTail(c.Landline, 4)
 	m.Email = maskEmail(c.Email)
@@ -25,15 +29,6 @@ func MaskMobile(s string) string {
 		return strings.Repeat("*", len(r))
 	}
 	return string(r[:3]) + strings.Repeat("*", len(r)-7) + string(r[len(r)-4:])
-}
-
-// MaskName keeps the first character (the surname): 张三 → 张*, 欧阳娜娜 → 欧***.
-func MaskName(s string) string {
-	r := []rune(s)
-	if len(r) <= 1 {
-		return s
-	}
-	return string(r[:1]) + strings.Repeat("*", len(r)-1)
 }
 
 func maskTail(s string, keep int) string {

@@ -100,14 +100,7 @@ func caller(ctx context.Context) (authn.Principal, store.Reach) {
 }
 
 func actorOf(p authn.Principal) store.Actor {
-	role := ""
-	for _, r := range []authn.Role{authn.RoleAdmin, authn.RoleManager, authn.RoleSales, authn.RoleService, authn.RoleExecutive, authn.RoleSystem} {
-		if p.Has(r) {
-			role = string(r)
-			break
-		}
-	}
-	return store.Actor{UserID: p.UserID, Role: role, TeamID: p.Team}
+	return store.Actor{UserID: p.UserID, Role: string(p.MainRole()), TeamID: p.Team}
 }
 
 // seesPII reports whether the caller may see personal information unmasked: every role that works

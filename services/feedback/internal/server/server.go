@@ -98,14 +98,7 @@ func caller(ctx context.Context) (authn.Principal, authz.Scope, store.Reach) {
 }
 
 func actorOf(p authn.Principal) store.Actor {
-	role := ""
-	for _, r := range []authn.Role{authn.RoleAdmin, authn.RoleManager, authn.RoleSales, authn.RoleService, authn.RoleExecutive, authn.RoleSystem} {
-		if p.Has(r) {
-			role = string(r)
-			break
-		}
-	}
-	return store.Actor{UserID: p.UserID, Role: role, TeamID: p.Team}
+	return store.Actor{UserID: p.UserID, Role: string(p.MainRole()), TeamID: p.Team}
 }
 
 // render converts feedback for the API, judging its SLA now.

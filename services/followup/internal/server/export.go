@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/crmsuite/crm/pkg/export"
+	"github.com/crmsuite/crm/pkg/validate"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
 	"github.com/crmsuite/crm/services/followup/internal/followup"
@@ -71,7 +72,7 @@ func (s *Server) ExportFollowUps(req *followupv1.ExportFollowUpsRequest, stream 
 		return s.store.Export(ctx, page.IDs, reach, func(f *followup.FollowUp) error {
 			contact := f.ContactName
 			if page.Mask {
-				contact = maskName(contact)
+				contact = validate.MaskName(contact)
 			}
 			due := ""
 			if f.NextActionDue != nil {

@@ -95,14 +95,7 @@ func caller(ctx context.Context) (authn.Principal, authz.Scope, store.Reach) {
 }
 
 func actorOf(p authn.Principal) store.Actor {
-	role := ""
-	for _, r := range []authn.Role{authn.RoleAdmin, authn.RoleManager, authn.RoleSales, authn.RoleService, authn.RoleExecutive, authn.RoleSystem} {
-		if p.Has(r) {
-			role = string(r)
-			break
-		}
-	}
-	return store.Actor{UserID: p.UserID, Role: role, TeamID: p.Team}
+	return store.Actor{UserID: p.UserID, Role: string(p.MainRole()), TeamID: p.Team}
 }
 
 // mayAssignOwner reports whether the caller may make someone else responsible for a record.
@@ -120,18 +113,9 @@ func seesPII(p authn.Principal) bool {
 func render(p authn.Principal, f *followup.FollowUp) *followupv1.FollowUp {
 	out := toProto(f)
 	if !seesPII(p) {
-		out.ContactName = maskName(out.ContactName)
+		out.ContactName = validate.MaskName(out.ContactName)
 	}
 	return out
-}
-
-// maskName keeps the first character (the surname): 张三 → 张*, 欧阳娜娜 → 欧***.
-func maskName(s string) string {
-	r := []rune(s)
-	if len(r) <= 1 {
-		return s
-	}
-	return string(r[:1]) + strings.Repeat("*", len(r)-1)
 }
 
 // CreateFollowUp records a contact with a customer.
