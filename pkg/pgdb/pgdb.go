@@ -79,6 +79,26 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	return nil
 }
 
+// Each runs a query and calls fn with each row, scanned by scan, as the rows arrive: for exports,
+// whose rows are handed on rather than collected, so that memory does not grow with them.
+func Each[T any](ctx context.Context, pool *pgxpool.Pool, q string, args []any, scan func(pgx.Row) (T, error), fn func(T) error) error {
+	rows, err := pool.Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // UniqueViolation reports whether err is (or wraps) a unique_violation (SQLSTATE 23505), and the
 // name of the violated constraint or index, so stores can tell "duplicate name" from "duplicate
 // request id" without reading message text.

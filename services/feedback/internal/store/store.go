@@ -334,21 +334,7 @@ func (s *Store) Export(ctx context.Context, customerIDs []string, reach Reach, f
 	q := `SELECT ` + selectColumns + ` FROM unnest($1::text[]) WITH ORDINALITY AS c(id, ord)
 		JOIN feedback f ON f.customer_id = c.id JOIN customer_refs r ON r.customer_id = f.customer_id
 		WHERE f.deleted_at IS NULL AND ` + reach.where(&args) + ` ORDER BY c.ord, f.created_at DESC, f.id`
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("export feedback: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		f, err := scanFeedback(rows)
-		if err != nil {
-			return fmt.Errorf("export feedback: %w", err)
-		}
-		if err := fn(f); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := pgdb.Each(ctx, s.pool, q, args, scanFeedback, fn); err != nil {
 		return fmt.Errorf("export feedback: %w", err)
 	}
 	return nil

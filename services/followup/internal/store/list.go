@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/services/followup/internal/followup"
 )
 
@@ -176,21 +177,7 @@ func (s *Store) Export(ctx context.Context, customerIDs []string, reach Reach, f
 	q := fmt.Sprintf(`SELECT %s FROM unnest($1::text[]) WITH ORDINALITY AS c(id, ord)
 		JOIN followups f ON f.customer_id = c.id JOIN customer_refs r ON r.customer_id = f.customer_id
 		WHERE f.deleted_at IS NULL AND %s ORDER BY c.ord, f.contact_time DESC, f.id`, selectColumns, reach.where(&args))
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("export follow-ups: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		f, err := scan(rows)
-		if err != nil {
-			return fmt.Errorf("export follow-ups: %w", err)
-		}
-		if err := fn(f); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := pgdb.Each(ctx, s.pool, q, args, scan, fn); err != nil {
 		return fmt.Errorf("export follow-ups: %w", err)
 	}
 	return nil

@@ -377,21 +377,7 @@ func (s *Store) Export(ctx context.Context, customerIDs []string, reach Reach, f
 		FROM unnest($1::text[]) WITH ORDINALITY AS c(id, ord)
 		JOIN needs n ON n.customer_id = c.id JOIN customer_refs r ON r.customer_id = n.customer_id
 		WHERE n.deleted_at IS NULL AND ` + reach.where(&args) + ` ORDER BY c.ord, n.created_at DESC, n.id`
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("export needs: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		n, err := scanNeed(rows)
-		if err != nil {
-			return fmt.Errorf("export needs: %w", err)
-		}
-		if err := fn(n); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := pgdb.Each(ctx, s.pool, q, args, scanNeed, fn); err != nil {
 		return fmt.Errorf("export needs: %w", err)
 	}
 	return nil
