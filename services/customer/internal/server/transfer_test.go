@@ -124,27 +124,6 @@ func importAs(t *testing.T, e transferEnv, user string, mode customerv1.ImportMo
 	return job
 }
 
-// download reads a whole server-streamed file.
-func download(stream grpc.ServerStreamingClient[customerv1.FileChunk], err error) (name, contentType string, data []byte, _ error) {
-	if err != nil {
-		return "", "", nil, err
-	}
-	var buf bytes.Buffer
-	for {
-		chunk, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return name, contentType, buf.Bytes(), nil
-		}
-		if err != nil {
-			return "", "", nil, err
-		}
-		if chunk.GetFileName() != "" {
-			name, contentType = chunk.GetFileName(), chunk.GetContentType()
-		}
-		buf.Write(chunk.GetData())
-	}
-}
-
 func TestTransferRoleMatrix(t *testing.T) {
 	e := startTransfer(t, 0)
 	job := importAs(t, e, "sales1", customerv1.ImportMode_IMPORT_MODE_DRY_RUN, csvBytes(transferRow(1)))
@@ -164,7 +143,7 @@ func TestTransferRoleMatrix(t *testing.T) {
 			return err
 		},
 		"Download": func(ctx context.Context) error {
-			_, _, _, err := download(e.transfer.DownloadImportJobIssues(ctx, &customerv1.DownloadImportJobIssuesRequest{ImportJobId: id}))
+			_, _, _, err := testkit.Download(e.transfer.DownloadImportJobIssues(ctx, &customerv1.DownloadImportJobIssuesRequest{ImportJobId: id}))
 			return err
 		},
 		"List": func(ctx context.Context) error {
@@ -172,7 +151,7 @@ func TestTransferRoleMatrix(t *testing.T) {
 			return err
 		},
 		"Export": func(ctx context.Context) error {
-			_, _, _, err := download(e.transfer.ExportCustomers(ctx, &customerv1.ExportCustomersRequest{}))
+			_, _, _, err := testkit.Download(e.transfer.ExportCustomers(ctx, &customerv1.ExportCustomersRequest{}))
 			return err
 		},
 		"Refs": func(ctx context.Context) error {
@@ -244,7 +223,7 @@ func TestImportThroughGRPC(t *testing.T) {
 	if err != nil || len(page.GetIssues()) != 1 || page.GetNextPageToken() != "" || page.GetIssues()[0].GetReason() != "DUPLICATE_IN_FILE" {
 		t.Fatalf("page 2: %v %v", page, err)
 	}
-	name, ctype, report, err := download(e.transfer.DownloadImportJobIssues(as(t, "sales1"), &customerv1.DownloadImportJobIssuesRequest{ImportJobId: job.GetImportJobId()}))
+	name, ctype, report, err := testkit.Download(e.transfer.DownloadImportJobIssues(as(t, "sales1"), &customerv1.DownloadImportJobIssuesRequest{ImportJobId: job.GetImportJobId()}))
 	if err != nil || name != "导入问题-"+job.GetImportJobId()+".csv" || !strings.HasPrefix(ctype, "text/csv") || !bytes.HasPrefix(report, []byte("\ufeff行号,列")) ||
 		!strings.Contains(string(report), "\r\n5,客户名称*,name,DUPLICATE_IN_FILE,已跳过（重复）,与文件第 2 行重复") {
 		t.Fatalf("report %q %q %q %v", name, ctype, report, err)
@@ -324,27 +303,6 @@ func TestImportRequestValidation(t *testing.T) {
 	}
 }
 
-// exportRows reads a CSV export into maps by header.
-func exportRows(t *testing.T, data []byte) []map[string]string {
-	t.Helper()
-	if !bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}) {
-		t.Fatal("CSV export without BOM")
-	}
-	recs, err := csv.NewReader(bytes.NewReader(data[3:])).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]string
-	for _, r := range recs[1:] {
-		m := map[string]string{}
-		for i, h := range recs[0] {
-			m[h] = r[i]
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // customerRefs collects every page of StreamCustomerRefs.
 func customerRefs(ctx context.Context, c customerv1.CustomerTransferServiceClient, req *customerv1.StreamCustomerRefsRequest) ([]*customerv1.CustomerRef, error) {
 	stream, err := c.StreamCustomerRefs(ctx, req)
@@ -397,12 +355,12 @@ func TestCustomerRefsFollowTheExport(t *testing.T) {
 		{"sales2", &customerv1.StreamCustomerRefsRequest{}},
 		{"admin", &customerv1.StreamCustomerRefsRequest{}},
 	} {
-		_, _, data, err := download(e.transfer.ExportCustomers(as(t, tc.user), &customerv1.ExportCustomersRequest{Filter: tc.req.GetFilter()}))
+		_, _, data, err := testkit.Download(e.transfer.ExportCustomers(as(t, tc.user), &customerv1.ExportCustomersRequest{Filter: tc.req.GetFilter()}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var want []string
-		for _, r := range exportRows(t, data) {
+		for _, r := range testkit.CSVRows(t, data) {
 			want = append(want, r["客户编号"])
 		}
 		if got := ids(tc.user, tc.req); !slices.Equal(got, want) {
@@ -422,11 +380,11 @@ func TestExportPerRole(t *testing.T) {
 	importAs(t, e, "sales1", customerv1.ImportMode_IMPORT_MODE_VALID_ONLY, csvBytes(transferRow(1), transferRow(2)))
 	importAs(t, e, "admin", customerv1.ImportMode_IMPORT_MODE_VALID_ONLY, csvBytes(transferRow(3)))
 	export := func(user string, req *customerv1.ExportCustomersRequest) ([]map[string]string, string, error) {
-		name, _, data, err := download(e.transfer.ExportCustomers(as(t, user), req))
+		name, _, data, err := testkit.Download(e.transfer.ExportCustomers(as(t, user), req))
 		if err != nil {
 			return nil, "", err
 		}
-		return exportRows(t, data), name, nil
+		return testkit.CSVRows(t, data), name, nil
 	}
 	rows, name, err := export("sales1", &customerv1.ExportCustomersRequest{Filter: `province = "浙江"`})
 	if err != nil || len(rows) != 2 || !strings.HasPrefix(name, "客户导出-") || !strings.HasSuffix(name, ".csv") {
@@ -451,7 +409,7 @@ func TestExportPerRole(t *testing.T) {
 
 	// XLSX as a manager of the team, in English.
 	en := metadata.AppendToOutgoingContext(as(t, "manager"), "accept-language", "en")
-	name, ctype, data, err := download(e.transfer.ExportCustomers(en, &customerv1.ExportCustomersRequest{Format: customerv1.FileFormat_FILE_FORMAT_XLSX}))
+	name, ctype, data, err := testkit.Download(e.transfer.ExportCustomers(en, &customerv1.ExportCustomersRequest{Format: customerv1.FileFormat_FILE_FORMAT_XLSX}))
 	if err != nil || !strings.HasPrefix(name, "customers-") || !strings.HasSuffix(name, ".xlsx") || !strings.Contains(ctype, "spreadsheetml") {
 		t.Fatalf("manager xlsx: %q %q %v", name, ctype, err)
 	}
