@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -181,4 +183,102 @@ func TestApplyBatchKeepsTheNewestOfEachCustomer(t *testing.T) {
 	if err := p.ApplyBatch(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCustomerViewMatchesCustomer keeps CustomerView decodable from a Customer: each of its fields
+// must exist in Customer under the same name with the same number, kind and cardinality, and a
+// message field must match in turn (or be the same message type).
+func TestCustomerViewMatchesCustomer(t *testing.T) {
+	var match func(view, full protoreflect.MessageDescriptor)
+	match = func(view, full protoreflect.MessageDescriptor) {
+		fields := view.Fields()
+		for i := range fields.Len() {
+			v := fields.Get(i)
+			f := full.Fields().ByName(v.Name())
+			switch {
+			case f == nil:
+				t.Errorf("%s has no field %s", full.FullName(), v.Name())
+				continue
+			case f.Number() != v.Number() || f.Kind() != v.Kind() || f.Cardinality() != v.Cardinality():
+				t.Errorf("%s: %d %s %s in the view, %d %s %s in %s", v.Name(), v.Number(), v.Cardinality(), v.Kind(),
+					f.Number(), f.Cardinality(), f.Kind(), full.FullName())
+			case v.Kind() == protoreflect.EnumKind && v.Enum().FullName() != f.Enum().FullName():
+				t.Errorf("%s: enum %s in the view, %s in %s", v.Name(), v.Enum().FullName(), f.Enum().FullName(), full.FullName())
+			case v.Kind() == protoreflect.MessageKind && v.Message().FullName() != f.Message().FullName():
+				match(v.Message(), f.Message())
+			}
+		}
+	}
+	match((&customerv1.CustomerView{}).ProtoReflect().Descriptor(), (&customerv1.Customer{}).ProtoReflect().Descriptor())
+}
+
+func TestViewDecodesTheCustomerOfAnEvent(t *testing.T) {
+	deleted := timestamppb.New(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
+	c := &customerv1.Customer{
+		CustomerId: "CUST-20261123-0003", Name: "杭州星辰科技有限公司", Type: customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE,
+		Mobile: "13812345678", Address: &customerv1.Address{Province: "浙江省", City: "杭州市"},
+		Status: customerv1.CustomerStatus_CUSTOMER_STATUS_INTENTION, OwnerId: "u-sales1", TeamId: "east",
+		DeleteTime: deleted, MergedInto: "CUST-20261123-0004", Remarks: "不读", Etag: "5",
+	}
+	data, err := anypb.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := customerref.View(&eventsv1.Event{Id: "e1", Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &customerv1.CustomerView{
+		CustomerId: c.CustomerId, Type: c.Type, Address: &customerv1.CustomerView_AddressView{Province: "浙江省"},
+		Status: c.Status, OwnerId: c.OwnerId, TeamId: c.TeamId, DeleteTime: deleted, MergedInto: c.MergedInto,
+	}
+	if !proto.Equal(got, want) {
+		t.Errorf("View = %v\nwant %v", got, want)
+	}
+	if n := len(got.ProtoReflect().GetUnknown()); n != 0 {
+		t.Errorf("the view kept %d bytes of fields it does not read", n)
+	}
+
+	other, err := anypb.New(timestamppb.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := customerref.View(&eventsv1.Event{Id: "e2", Data: other}); err == nil {
+		t.Errorf("View of a timestamp = %v, want an error", v)
+	}
+}
+
+// BenchmarkView decodes a customer event's data as projections did (the whole Customer) and as
+// they do (the CustomerView).
+func BenchmarkView(b *testing.B) {
+	now := timestamppb.Now()
+	c := &customerv1.Customer{
+		CustomerId: "CUST-20261123-0003", Name: "杭州星辰科技有限公司", Type: customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE,
+		Industry: "I65", Uscc: "91330106MA2B1C2D3E", ContactName: "王伟", ContactTitle: "总经理", Mobile: "13812345678",
+		Email: "wang@example.com", Address: &customerv1.Address{Province: "浙江省", City: "杭州市", District: "西湖区"},
+		Status: customerv1.CustomerStatus_CUSTOMER_STATUS_POTENTIAL, OwnerId: "u-sales1", TeamId: "east", Remarks: "展会名单",
+		CreateTime: now, UpdateTime: now, StatusChangeTime: now, CreatedBy: "u-sales1", UpdatedBy: "u-sales1", Etag: "1",
+	}
+	data, err := anypb.New(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := &eventsv1.Event{Id: "e1", Data: data}
+	b.Run("customer", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var c customerv1.Customer
+			if err := ev.GetData().UnmarshalTo(&c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("view", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := customerref.View(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

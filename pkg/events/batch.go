@@ -103,7 +103,7 @@ func (c *consumer) processBatch(ctx context.Context, batch []jetstream.Msg) {
 			c.log.LogAttrs(hctx, slog.LevelError, "events: message without metadata", slog.String("error", err.Error()))
 			continue
 		}
-		ev, err := Decode(msg.Data())
+		ev, err := c.cfg.decode(msg.Data())
 		if err != nil {
 			c.deadLetterUndecodable(hctx, msg, md.Sequence.Stream, err)
 			continue

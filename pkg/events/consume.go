@@ -70,6 +70,18 @@ type ConsumerConfig struct {
 	// BatchSize is the most events ConsumeBatch hands to its handler at once; default 100.
 	// Consume ignores it.
 	BatchSize int
+	// SkipChanges leaves every event's changes out (DecodeWithoutChanges), for handlers that
+	// read only the envelope and the data, as projections do. Decoding the changes is most of
+	// the cost of decoding an event.
+	SkipChanges bool
+}
+
+// decode is the decoding the consumer's handlers need.
+func (cfg ConsumerConfig) decode(data []byte) (*eventsv1.Event, error) {
+	if cfg.SkipChanges {
+		return DecodeWithoutChanges(data)
+	}
+	return Decode(data)
 }
 
 // Handler handles one event. It commits its own transaction before returning nil; the message is
@@ -339,7 +351,7 @@ func (c *consumer) process(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	seq := md.Sequence.Stream
-	ev, err := Decode(msg.Data())
+	ev, err := c.cfg.decode(msg.Data())
 	if err != nil {
 		c.deadLetterUndecodable(hctx, msg, seq, err)
 		return

@@ -20,6 +20,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 )
 
 // broker starts an embedded NATS with the CRM_EVENTS stream and returns a connection to it.
@@ -204,6 +205,32 @@ func TestConsumeHandlesEachEventOnce(t *testing.T) {
 	if got := dl.list(); len(got) != 0 {
 		t.Errorf("dead letters %v, want none", got)
 	}
+}
+
+func TestConsumeSkipChangesHandsEventsWithoutChanges(t *testing.T) {
+	t.Parallel()
+	nc, js, s := broker(t)
+	ev := newEvent(t, context.Background(), "C1")
+	publish(t, js, ev)
+
+	got := make(chan *eventsv1.Event, 1)
+	var dl deadLetters
+	consume(t, js, nc, events.ConsumerConfig{Durable: "projection", FilterSubjects: []string{"crm.>"}, SkipChanges: true},
+		func(_ context.Context, ev *eventsv1.Event) error {
+			got <- ev
+			return nil
+		}, dl.store)
+	select {
+	case h := <-got:
+		want := proto.CloneOf(ev)
+		want.Changes = nil
+		if len(ev.GetChanges()) == 0 || !proto.Equal(h, want) {
+			t.Errorf("handler got %v\nwant %v", h, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("event not handled")
+	}
+	eventually(t, 10*time.Second, "event acked", func() bool { return consumerDone(t, s, "projection") })
 }
 
 func TestConsumeRetriesFailedHandlerWithBackoff(t *testing.T) {

@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -219,6 +220,43 @@ func newMessage(ev *eventsv1.Event, data []byte) *nats.Msg {
 func Decode(data []byte) (*eventsv1.Event, error) {
 	ev := &eventsv1.Event{}
 	if err := proto.Unmarshal(data, ev); err != nil {
+		return nil, fmt.Errorf("events: decode: %w", err)
+	}
+	if err := check(ev); err != nil {
+		return nil, fmt.Errorf("events: decode: %w", err)
+	}
+	return ev, nil
+}
+
+// changesField is the field number of Event.changes.
+var changesField = (&eventsv1.Event{}).ProtoReflect().Descriptor().Fields().ByName("changes").Number()
+
+// DecodeWithoutChanges is Decode that leaves the event's changes out: the wire fields between
+// them are decoded, the changes are only stepped over. A FieldChange holds two
+// google.protobuf.Values, so for a created customer with 17 fields set the changes are about
+// six sevenths of the cost of decoding the event (BenchmarkDecode: 17 µs whole, 2.5 without).
+func DecodeWithoutChanges(data []byte) (*eventsv1.Event, error) {
+	ev := &eventsv1.Event{}
+	merge := proto.UnmarshalOptions{Merge: true}
+	start := 0 // where the fields not yet decoded begin
+	for off := 0; off < len(data); {
+		num, typ, n := protowire.ConsumeTag(data[off:])
+		if n < 0 {
+			return nil, fmt.Errorf("events: decode: %w", protowire.ParseError(n))
+		}
+		m := protowire.ConsumeFieldValue(num, typ, data[off+n:])
+		if m < 0 {
+			return nil, fmt.Errorf("events: decode: %w", protowire.ParseError(m))
+		}
+		if num == changesField {
+			if err := merge.Unmarshal(data[start:off], ev); err != nil {
+				return nil, fmt.Errorf("events: decode: %w", err)
+			}
+			start = off + n + m
+		}
+		off += n + m
+	}
+	if err := merge.Unmarshal(data[start:], ev); err != nil {
 		return nil, fmt.Errorf("events: decode: %w", err)
 	}
 	if err := check(ev); err != nil {

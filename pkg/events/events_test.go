@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -226,6 +227,114 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 			t.Parallel()
 			if ev, err := events.Decode(data); err == nil {
 				t.Errorf("Decode = %v, want an error", ev)
+			}
+		})
+	}
+}
+
+func TestDecodeWithoutChangesKeepsEverythingElse(t *testing.T) {
+	t.Parallel()
+	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(context.Background(), "request")
+	defer span.End()
+	ev := newEvent(t, ctx, "CUST-20261123-0004")
+	ev.Tracestate = "a=b"
+	second, err := events.Change("name", "甲", "乙")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Changes = append(ev.Changes, second)
+	want := proto.CloneOf(ev)
+	want.Changes = nil
+
+	inOrder := mustMarshal(t, ev)
+	// A changes entry may come anywhere on the wire (fields are allowed in any order): put one
+	// before the envelope, one after the data, and the rest of the event between them.
+	withoutChanges := mustMarshal(t, want)
+	scattered := protowire.AppendTag(nil, 8, protowire.BytesType)
+	scattered = protowire.AppendBytes(scattered, mustMarshal(t, ev.Changes[0]))
+	scattered = append(scattered, withoutChanges...)
+	scattered = protowire.AppendTag(scattered, 8, protowire.BytesType)
+	scattered = protowire.AppendBytes(scattered, mustMarshal(t, ev.Changes[1]))
+
+	for name, data := range map[string][]byte{"in field order": inOrder, "scattered": scattered, "no changes": withoutChanges} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, err := events.DecodeWithoutChanges(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(got, want) {
+				t.Errorf("decoded %v\nwant %v", got, want)
+			}
+			full, err := events.Decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(full.GetChanges()) == 0 && name != "no changes" {
+				t.Error("the test event has no changes to leave out")
+			}
+		})
+	}
+}
+
+func TestDecodeWithoutChangesRejectsGarbage(t *testing.T) {
+	t.Parallel()
+	good := mustMarshal(t, newEvent(t, context.Background(), "CUST-20261123-0005"))
+	for name, data := range map[string][]byte{
+		"empty":       nil,
+		"not proto":   []byte("{\"id\":\"1\"}"),
+		"no envelope": mustMarshal(t, &eventsv1.Event{Subject: "C1"}),
+		"cut short":   good[:len(good)-3],
+		"bad tag":     append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, good...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if ev, err := events.DecodeWithoutChanges(data); err == nil {
+				t.Errorf("DecodeWithoutChanges = %v, want an error", ev)
+			}
+		})
+	}
+}
+
+// BenchmarkDecode decodes a customer.created event as the customer service writes it (the
+// customer in data, a change per field set) whole, and without its changes.
+func BenchmarkDecode(b *testing.B) {
+	c := map[string]any{
+		"name": "杭州星辰科技有限公司", "type": "enterprise", "industry": "I65", "uscc": "91330106MA2B1C2D3E",
+		"contact_name": "王伟", "contact_title": "总经理", "mobile": "13812345678", "email": "wang@example.com",
+		"address.province": "浙江省", "address.city": "杭州市", "address.district": "西湖区", "status": "potential",
+		"owner_id": "u-001", "team_id": "t-01", "remarks": "展会名单", "scale": "small", "source": "exhibition",
+	}
+	data, err := structpb.NewStruct(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var changes []*commonv1.FieldChange
+	for k, v := range c {
+		fc, err := events.Change(k, nil, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		changes = append(changes, fc)
+	}
+	ev, err := events.New(context.Background(), "customer", "customer", "created", "CUST-20261123-0001",
+		&commonv1.Actor{UserId: "u-001", Role: "sales", TeamId: "t-01"}, 1, data, changes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wire, err := proto.Marshal(ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, decode := range map[string]func([]byte) (*eventsv1.Event, error){
+		"whole": events.Decode, "without-changes": events.DecodeWithoutChanges,
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decode(wire); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -64,11 +64,11 @@ func (d *Derived) Run(ctx context.Context, js jetstream.JetStream, nc *nats.Conn
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return events.Consume(ctx, js, nc, events.ConsumerConfig{Durable: "customer-followups",
-			FilterSubjects: []string{"crm.followup.followup.>"}}, d.ApplyFollowUp, dead, d.log)
+			FilterSubjects: []string{"crm.followup.followup.>"}, SkipChanges: true}, d.ApplyFollowUp, dead, d.log)
 	})
 	g.Go(func() error {
 		return events.Consume(ctx, js, nc, events.ConsumerConfig{Durable: "customer-levels",
-			FilterSubjects: []string{"crm.tagging.customer_level.>"}}, d.ApplyLevel, dead, d.log)
+			FilterSubjects: []string{"crm.tagging.customer_level.>"}, SkipChanges: true}, d.ApplyLevel, dead, d.log)
 	})
 	return g.Wait()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/crmsuite/crm/pkg/customerref"
 	"github.com/crmsuite/crm/pkg/events"
 	"github.com/crmsuite/crm/pkg/validate"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
@@ -36,9 +37,9 @@ func (s *Store) ApplyCustomerEvents(ctx context.Context, evs []*eventsv1.Event) 
 		if ev.GetEntityType() != "customer" || ev.GetData() == nil {
 			continue
 		}
-		var c customerv1.Customer
-		if err := ev.GetData().UnmarshalTo(&c); err != nil {
-			return fmt.Errorf("customer event %s: %w", ev.GetId(), err)
+		c, err := customerref.View(ev)
+		if err != nil {
+			return err
 		}
 		a := customerAttrs{id: ev.GetSubject(), province: c.GetAddress().GetProvince(), version: ev.GetEntityVersion()}
 		if c.GetType() != customerv1.CustomerType_CUSTOMER_TYPE_UNSPECIFIED {
@@ -86,6 +87,7 @@ func (s *Store) ConsumeCustomerAttrs(ctx context.Context, js jetstream.JetStream
 	return events.ConsumeBatch(ctx, js, nc, events.ConsumerConfig{
 		Durable:        durable,
 		FilterSubjects: []string{"crm.customer.customer.>"},
+		SkipChanges:    true,
 	}, s.ApplyCustomerEvents, func(_ context.Context, seq uint64, _ *jetstream.RawStreamMsg, reason string) error {
 		// The customer's next event rewrites the whole row, so a dropped one is repaired then.
 		log.Error("customer event dropped from attributes", "stream_seq", seq, "reason", reason)
