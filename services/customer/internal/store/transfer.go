@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -129,6 +130,9 @@ type Transfer struct {
 	limits transfer.Limits
 	// batch is how many rows are checked and written together.
 	batch int
+	// beforeInsert, when set (by tests), runs after a batch's duplicate check and before its
+	// insert: where a concurrent create can slip in.
+	beforeInsert func(ctx context.Context)
 }
 
 // ImportBlockSize is how many customer serials an importing process reserves at a time.
@@ -402,8 +406,10 @@ const (
 	abandonedUpload = time.Hour
 )
 
-// ClaimImportJob takes the oldest queued job for this process (FOR UPDATE SKIP LOCKED, so
-// several replicas share the queue) and marks it running; nil when the queue is empty. Jobs whose
+// ClaimImportJob takes the oldest queued job for this process and marks it running; nil when the
+// queue is empty or another job is running. Imports run one at a time, whichever replica runs
+// them, so that two imports of the same file cannot both pass the duplicate check; within its
+// job an import then checks and writes two batches at once (see writePipelined). Jobs whose
 // process died are put back in the queue first (or failed after maxAttempts), and abandoned
 // uploads are removed.
 func (t *Transfer) ClaimImportJob(ctx context.Context) (*ImportJob, error) {
@@ -420,9 +426,19 @@ func (t *Transfer) ClaimImportJob(ctx context.Context) (*ImportJob, error) {
 	if _, err := t.pool.Exec(ctx, `DELETE FROM import_jobs WHERE status = 'uploading' AND created_at < $1`, now.Add(-abandonedUpload)); err != nil {
 		return nil, fmt.Errorf("remove abandoned uploads: %w", err)
 	}
-	j, err := scanJob(t.pool.QueryRow(ctx, `UPDATE import_jobs SET status = 'running', started_at = $1, heartbeat_at = $1, attempts = attempts + 1
-		WHERE id = (SELECT id FROM import_jobs WHERE status = 'queued' ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
-		RETURNING `+jobColumns, now))
+	var j *ImportJob
+	err := pgdb.InTx(ctx, t.pool, func(tx pgx.Tx) error {
+		// Claims take turns, so that the second sees the job the first set running.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('customer.import', 0))`); err != nil {
+			return fmt.Errorf("lock import queue: %w", err)
+		}
+		var err error
+		j, err = scanJob(tx.QueryRow(ctx, `UPDATE import_jobs SET status = 'running', started_at = $1, heartbeat_at = $1, attempts = attempts + 1
+			WHERE id = (SELECT id FROM import_jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1)
+				AND NOT EXISTS (SELECT 1 FROM import_jobs WHERE status = 'running')
+			RETURNING `+jobColumns, now))
+		return err
+	})
 	if errors.Is(err, ErrImportJobNotFound) {
 		return nil, nil
 	}
@@ -639,9 +655,6 @@ func (t *Transfer) runImport(ctx context.Context, job *ImportJob) error {
 				_ = run.aon.Rollback(context.WithoutCancel(ctx))
 			}
 		}()
-		if err := lockImports(ctx, run.aon); err != nil {
-			return err
-		}
 	}
 	// Reading and converting rows (CPU here) overlaps with checking and writing the previous
 	// batch (mostly work in PostgreSQL).
@@ -652,6 +665,9 @@ func (t *Transfer) runImport(ctx context.Context, job *ImportJob) error {
 		return run.convert(gctx, rd, batches)
 	})
 	g.Go(func() error {
+		if job.Options.Mode == ModeValidOnly {
+			return run.writePipelined(gctx, batches)
+		}
 		for b := range batches {
 			run.batch = b
 			if err := run.flush(gctx); err != nil {
@@ -763,15 +779,6 @@ func blankRow(cells []string) bool {
 	return true
 }
 
-// lockImports lets one import at a time check and write (per transaction), so that two imports
-// of the same file cannot both pass the duplicate check. Single creates lock their own keys.
-func lockImports(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('customer.import', 0))`); err != nil {
-		return fmt.Errorf("lock imports: %w", err)
-	}
-	return nil
-}
-
 // loadResumed reads the rows an interrupted earlier run of this job created.
 func (r *importRun) loadResumed(ctx context.Context) error {
 	rows, err := r.t.pool.Query(ctx, `SELECT row_number FROM import_rows WHERE job_id = $1`, r.job.ID)
@@ -797,12 +804,14 @@ type outcome struct {
 	seen *transfer.Seen
 }
 
-// decide sorts the batch, in file order, into rows to create, duplicates (of existing customers,
-// then of earlier rows) and failures.
-func (r *importRun) decide(existing map[string]string) outcome {
-	o := outcome{seen: r.seen.Layer()}
-	for i := range r.batch {
-		p := &r.batch[i]
+// decide sorts a batch, in file order, into rows to create, duplicates (of earlier rows of the
+// file, then of existing customers) and failures. Its keys go into a layer over seen. Rows of
+// the file come first so that a repeat is reported as one whether or not the row it repeats was
+// already written by an earlier batch (and so is an existing customer too).
+func (r *importRun) decide(rows []pendingRow, existing map[string]string, seen *transfer.Seen) outcome {
+	o := outcome{seen: seen.Layer()}
+	for i := range rows {
+		p := &rows[i]
 		switch {
 		case r.resumed[p.row]:
 			o.resumed++
@@ -811,12 +820,12 @@ func (r *importRun) decide(existing map[string]string) outcome {
 			o.failed++
 			o.issues = append(o.issues, p.issues...)
 		default:
-			if id, field := matchExisting(existing, p.keys); id != "" {
-				o.skipped++
-				o.issues = append(o.issues, r.conv.DuplicateExisting(p.row, field, id))
-			} else if first, field, ok := o.seen.Match(p.keys); ok {
+			if first, field, ok := o.seen.Match(p.keys); ok {
 				o.skipped++
 				o.issues = append(o.issues, r.conv.DuplicateInFile(p.row, field, first))
+			} else if id, field := matchExisting(existing, p.keys); id != "" {
+				o.skipped++
+				o.issues = append(o.issues, r.conv.DuplicateExisting(p.row, field, id))
 			} else {
 				o.seen.Add(p.row, p.keys)
 				o.create = append(o.create, p)
@@ -850,9 +859,9 @@ type querier interface {
 // A single query with name_key = ANY($1) OR mobile = ANY($2) … reads the same, but right after a
 // bulk load, before autovacuum has analysed the table, the planner takes thousands of ANY values
 // for most of the table and scans all of it for every batch (measured: 30 times slower).
-func (r *importRun) lookupExisting(ctx context.Context, q querier) (map[string]string, error) {
+func (r *importRun) lookupExisting(ctx context.Context, q querier, rows []pendingRow) (map[string]string, error) {
 	var names, mobiles, usccs, emails []string
-	for _, p := range r.batch {
+	for _, p := range rows {
 		if len(p.issues) > 0 || r.resumed[p.row] {
 			continue
 		}
@@ -868,7 +877,7 @@ func (r *importRun) lookupExisting(ctx context.Context, q querier) (map[string]s
 	if len(names) == 0 {
 		return out, nil
 	}
-	rows, err := q.Query(ctx, `SELECT f, k, id FROM (
+	res, err := q.Query(ctx, `SELECT f, k, id FROM (
 			SELECT 'name' AS f, k, (SELECT id FROM customers WHERE name_key = k AND deleted_at IS NULL LIMIT 1) AS id FROM unnest($1::text[]) k
 			UNION ALL
 			SELECT 'mobile', k, (SELECT id FROM customers WHERE mobile = k AND deleted_at IS NULL LIMIT 1) FROM unnest($2::text[]) k
@@ -880,15 +889,15 @@ func (r *importRun) lookupExisting(ctx context.Context, q querier) (map[string]s
 	if err != nil {
 		return nil, fmt.Errorf("find duplicates: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
+	defer res.Close()
+	for res.Next() {
 		var field, key, id string
-		if err := rows.Scan(&field, &key, &id); err != nil {
+		if err := res.Scan(&field, &key, &id); err != nil {
 			return nil, err
 		}
 		out[field+"\x00"+key] = id
 	}
-	return out, rows.Err()
+	return out, res.Err()
 }
 
 // maxBatchAttempts bounds the retries of a batch that met a concurrent create of the same USCC.
@@ -904,17 +913,17 @@ func (r *importRun) flush(ctx context.Context) error {
 	switch r.job.Options.Mode {
 	case ModeDryRun:
 		var existing map[string]string
-		if existing, err = r.lookupExisting(ctx, r.t.pool); err != nil {
+		if existing, err = r.lookupExisting(ctx, r.t.pool, r.batch); err != nil {
 			return err
 		}
-		o = r.decide(existing)
-		err = pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error { return r.record(ctx, tx, o) })
+		o = r.decide(r.batch, existing, r.seen)
+		err = pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error { return r.record(ctx, tx, len(r.batch), o) })
 	case ModeAllOrNothing:
 		if o, err = r.flushAllOrNothing(ctx); err != nil {
 			return err
 		}
 		// The progress is written outside the import's transaction, so that it can be seen.
-		err = pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error { return r.record(ctx, tx, o) })
+		err = pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error { return r.record(ctx, tx, len(r.batch), o) })
 	default:
 		o, err = r.flushValidOnly(ctx)
 	}
@@ -922,11 +931,154 @@ func (r *importRun) flush(ctx context.Context) error {
 		return err
 	}
 	o.seen.Commit()
-	r.done += len(r.batch)
+	r.count(len(r.batch), o)
+	return nil
+}
+
+// count adds a committed batch of n rows to the run's counts.
+func (r *importRun) count(n int, o outcome) {
+	r.done += n
 	r.created += o.resumed + len(o.create)
 	r.skipped += o.skipped
 	r.failed += o.failed
 	r.issues += len(o.issues)
+}
+
+// stage is one batch of a valid-only import on its way through writePipelined.
+type stage struct {
+	rows []pendingRow
+	o    outcome
+	// decided is closed once o is decided (or the stage failed before); done once the stage's
+	// transaction has ended, with err set before.
+	decided, done chan struct{}
+	err           error
+}
+
+// errEarlierBatch fails a stage whose predecessor failed: its decision built on that batch.
+var errEarlierBatch = errors.New("an earlier batch failed")
+
+// writePipelined writes the batches of a valid-only import two at a time, each in its own
+// transaction on its own connection: while PostgreSQL inserts one batch, a second backend looks
+// up and inserts the next. One backend was the import's limit: it spent about 90 µs a row with
+// the machine's other core half idle (docs/benchmarks.md, "Import and export"). Stages still
+// decide and commit in file order: a batch is decided over the keys of the batch before it, and
+// writes its issues and the job's progress only after that batch committed. A batch that meets a
+// concurrent create of the same USCC fails with the batch after it (decided over it); both are
+// then written again one at a time, as flush does, and the pipeline goes on.
+func (r *importRun) writePipelined(ctx context.Context, batches <-chan []pendingRow) error {
+	var mu sync.Mutex // guards r.seen and the layers while stages decide and commit
+	slots := make(chan struct{}, 2)
+	var inflight []*stage
+	// drain waits for the stages in flight; the ones that failed on a unique violation (and the
+	// ones after them) are written again, one at a time.
+	drain := func() error {
+		var redo [][]pendingRow
+		for _, st := range inflight {
+			<-st.done
+			if st.err == nil {
+				continue
+			}
+			if _, dup := pgdb.UniqueViolation(st.err); !dup && !errors.Is(st.err, errEarlierBatch) {
+				return st.err
+			}
+			redo = append(redo, st.rows)
+		}
+		inflight = inflight[:0]
+		for _, rows := range redo {
+			r.batch = rows
+			if err := r.flush(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var prev *stage
+	for rows := range batches {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			_ = drain()
+			return ctx.Err()
+		}
+		// The finished stages at the front are done with; a failure sends everything in flight
+		// through drain before the next batch starts.
+		for len(inflight) > 0 && isClosed(inflight[0].done) && inflight[0].err == nil {
+			inflight = inflight[1:]
+		}
+		if slices.ContainsFunc(inflight, func(st *stage) bool { return isClosed(st.done) && st.err != nil }) {
+			if err := drain(); err != nil {
+				return err
+			}
+			prev = nil
+		}
+		st := &stage{rows: rows, decided: make(chan struct{}), done: make(chan struct{})}
+		inflight = append(inflight, st)
+		go func(st, prev *stage) {
+			defer func() { <-slots }()
+			st.err = r.writeStage(ctx, &mu, st, prev)
+			close(st.done)
+		}(st, prev)
+		prev = st
+	}
+	return drain()
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeStage looks up, decides and inserts one batch in its own transaction, then waits for the
+// batch before it to commit, writes the issues and the progress, and commits.
+func (r *importRun) writeStage(ctx context.Context, mu *sync.Mutex, st, prev *stage) error {
+	decided := false
+	defer func() {
+		if !decided {
+			close(st.decided)
+		}
+	}()
+	err := pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error {
+		existing, err := r.lookupExisting(ctx, tx, st.rows)
+		if err != nil {
+			return err
+		}
+		// Decided over the batch before: its layer holds its keys until it commits, and is an
+		// empty window onto everything committed after that.
+		seen := r.seen
+		if prev != nil {
+			<-prev.decided
+			if prev.o.seen == nil {
+				return errEarlierBatch
+			}
+			seen = prev.o.seen
+		}
+		mu.Lock()
+		st.o = r.decide(st.rows, existing, seen)
+		mu.Unlock()
+		decided = true
+		close(st.decided)
+		if err := r.t.insert(ctx, tx, r.job, st.o.create); err != nil {
+			return err
+		}
+		if prev != nil {
+			if <-prev.done; prev.err != nil {
+				return errEarlierBatch
+			}
+		}
+		// Every earlier batch is committed and counted.
+		return r.record(ctx, tx, len(st.rows), st.o)
+	})
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	st.o.seen.Commit()
+	mu.Unlock()
+	r.count(len(st.rows), st.o)
 	return nil
 }
 
@@ -935,11 +1087,11 @@ func (r *importRun) flush(ctx context.Context) error {
 // failed nothing more is written: the transaction will be rolled back.
 func (r *importRun) flushAllOrNothing(ctx context.Context) (outcome, error) {
 	for attempt := 1; ; attempt++ {
-		existing, err := r.lookupExisting(ctx, r.aon)
+		existing, err := r.lookupExisting(ctx, r.aon, r.batch)
 		if err != nil {
 			return outcome{}, err
 		}
-		o := r.decide(existing)
+		o := r.decide(r.batch, existing, r.seen)
 		if r.failed+o.failed > 0 {
 			return o, nil
 		}
@@ -957,24 +1109,21 @@ func (r *importRun) flushAllOrNothing(ctx context.Context) (outcome, error) {
 	}
 }
 
-// flushValidOnly writes the batch, its issues and the job's progress in one transaction under
-// the import lock, so that the job's counts always match what is committed.
+// flushValidOnly writes the batch, its issues and the job's progress in one transaction, so that
+// the job's counts always match what is committed.
 func (r *importRun) flushValidOnly(ctx context.Context) (outcome, error) {
 	for attempt := 1; ; attempt++ {
 		var o outcome
 		err := pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error {
-			if err := lockImports(ctx, tx); err != nil {
-				return err
-			}
-			existing, err := r.lookupExisting(ctx, tx)
+			existing, err := r.lookupExisting(ctx, tx, r.batch)
 			if err != nil {
 				return err
 			}
-			o = r.decide(existing)
+			o = r.decide(r.batch, existing, r.seen)
 			if err := r.t.insert(ctx, tx, r.job, o.create); err != nil {
 				return err
 			}
-			return r.record(ctx, tx, o)
+			return r.record(ctx, tx, len(r.batch), o)
 		})
 		if err == nil {
 			return o, nil
@@ -985,12 +1134,12 @@ func (r *importRun) flushValidOnly(ctx context.Context) (outcome, error) {
 	}
 }
 
-// record stores a batch's issues and the job's progress including the batch.
-func (r *importRun) record(ctx context.Context, tx pgx.Tx, o outcome) error {
+// record stores the issues of a batch of n rows and the job's progress including the batch.
+func (r *importRun) record(ctx context.Context, tx pgx.Tx, n int, o outcome) error {
 	if err := copyIssues(ctx, tx, r.job.ID, r.issues, o.issues); err != nil {
 		return err
 	}
-	done := r.done + len(r.batch)
+	done := r.done + n
 	_, err := tx.Exec(ctx, `UPDATE import_jobs SET done_rows = $2, created_count = $3, skipped_count = $4, failed_count = $5,
 		issue_count = $6, total_rows = GREATEST(total_rows, $2), heartbeat_at = $7 WHERE id = $1`,
 		r.job.ID, done, r.created+o.resumed+len(o.create), r.skipped+o.skipped, r.failed+o.failed, r.issues+len(o.issues), r.t.now())
@@ -1094,6 +1243,9 @@ type outboxRow struct {
 // which job row created which customer, and one customer.created event each (actor: the
 // importer; an extra change names the import job), all through COPY, then wakes the relay.
 func (t *Transfer) insert(ctx context.Context, tx pgx.Tx, job *ImportJob, rows []*pendingRow) error {
+	if t.beforeInsert != nil {
+		t.beforeInsert(ctx)
+	}
 	if len(rows) == 0 {
 		return nil
 	}

@@ -5,7 +5,9 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,8 +45,8 @@ func csvFile(rows ...[]string) []byte {
 
 var importer = store.Actor{UserID: "u-sales1", Role: "sales", TeamID: "east"}
 
-// runImport uploads a file, claims the job and runs it, as the service's worker does.
-func runImport(t testing.TB, tr *store.Transfer, mode store.ImportMode, name string, data []byte) *store.ImportJob {
+// queueImport uploads a file; its job is then queued.
+func queueImport(t testing.TB, tr *store.Transfer, mode store.ImportMode, name string, data []byte) *store.ImportJob {
 	t.Helper()
 	ctx := context.Background()
 	up, err := tr.BeginUpload(ctx, importer, transfer.ScopeOwn, store.ImportOptions{FileName: name, Mode: mode}, 100<<20)
@@ -62,6 +64,14 @@ func runImport(t testing.TB, tr *store.Transfer, mode store.ImportMode, name str
 	if err != nil {
 		t.Fatal(err)
 	}
+	return queued
+}
+
+// runImport uploads a file, claims the job and runs it, as the service's worker does.
+func runImport(t testing.TB, tr *store.Transfer, mode store.ImportMode, name string, data []byte) *store.ImportJob {
+	t.Helper()
+	ctx := context.Background()
+	queued := queueImport(t, tr, mode, name, data)
 	job, err := tr.ClaimImportJob(ctx)
 	if err != nil || job == nil || job.ID != queued.ID {
 		t.Fatalf("claim: %v %v", job, err)
@@ -240,6 +250,170 @@ func TestImportRerunCreatesNothing(t *testing.T) {
 	}
 	if string(first.FileSHA256) != string(again.FileSHA256) || len(first.FileSHA256) != 32 {
 		t.Fatal("same file, different digests")
+	}
+}
+
+// importedRows returns which row of a job created which customer name.
+func importedRows(t *testing.T, pool *pgxpool.Pool, jobID string) map[int]string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT r.row_number, c.name FROM import_rows r JOIN customers c ON c.id = r.customer_id
+		WHERE r.job_id = $1`, jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]string{}
+	for rows.Next() {
+		var n int
+		var name string
+		if err := rows.Scan(&n, &name); err != nil {
+			t.Fatal(err)
+		}
+		out[n] = name
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestImportInBatchesDecidesAsInOne imports the same file in one batch and in batches of 7,
+// which a valid-only import writes two at a time: duplicates within the file (in the same
+// batch, the next one and further back), duplicates of existing customers and invalid rows must
+// come out the same, with the same issues in the same order.
+func TestImportInBatchesDecidesAsInOne(t *testing.T) {
+	t.Parallel()
+	var rows [][]string
+	for i := range 90 {
+		r := importRow(2000 + i)
+		switch {
+		case i%13 == 5:
+			r[5] = "1380000" // invalid mobile
+		case i%9 == 4 && i > 10:
+			r[0] = importRow(2000 + i - 3)[0] // the name of a row in the same or the batch before
+		case i%11 == 8 && i > 20:
+			r[5] = importRow(2000 + i - 17)[5] // the mobile of a row two or three batches back
+		}
+		rows = append(rows, r)
+	}
+	existingRow := importRow(9000)
+	rows[40][3] = existingRow[3] // the USCC of an existing customer
+	file := csvFile(rows...)
+
+	type result struct {
+		created, skipped, failed int
+		issues                   []transfer.Issue
+		rows                     map[int]string
+	}
+	importWith := func(batch int) result {
+		st, pool := newStore(t)
+		tr := store.NewTransfer(st)
+		runImport(t, tr, store.ModeValidOnly, "existing.csv", csvFile(existingRow))
+		store.SetImportBatch(tr, batch)
+		job := runImport(t, tr, store.ModeValidOnly, "batches.csv", file)
+		if job.Status != store.StatusDone || job.DoneRows != len(rows) {
+			t.Fatalf("batch %d: job %+v", batch, job)
+		}
+		return result{job.Created, job.Skipped, job.Failed, job.Issues, importedRows(t, pool, job.ID)}
+	}
+	one, small := importWith(1000), importWith(7)
+	if one.created+one.skipped+one.failed != len(rows) || one.skipped < 10 || one.failed < 6 {
+		t.Fatalf("the file does not exercise the checks: %+v", one)
+	}
+	if one.created != small.created || one.skipped != small.skipped || one.failed != small.failed {
+		t.Errorf("created/skipped/failed: one batch %d/%d/%d, batches of 7 %d/%d/%d",
+			one.created, one.skipped, one.failed, small.created, small.skipped, small.failed)
+	}
+	if !reflect.DeepEqual(one.rows, small.rows) {
+		t.Errorf("created rows differ:\none batch %v\nbatches of 7 %v", one.rows, small.rows)
+	}
+	if len(one.issues) != len(small.issues) {
+		t.Fatalf("%d issues in one batch, %d in batches of 7", len(one.issues), len(small.issues))
+	}
+	for i := range one.issues {
+		a, b := one.issues[i], small.issues[i]
+		// Existing customers have different ids in the two databases.
+		if a.Row != b.Row || a.Field != b.Field || a.Reason != b.Reason || (a.Reason != "DUPLICATE_EXISTING" && a.Message != b.Message) {
+			t.Errorf("issue %d: one batch %+v, batches of 7 %+v", i, a, b)
+		}
+	}
+}
+
+// TestImportRedoesBatchesAfterAConcurrentCreate creates, while an import is between the
+// duplicate check and the insert of a batch, a customer with the USCC of one of that batch's
+// rows: the batch (and the one written with it) fail on the unique index and are written again,
+// the row is skipped as a duplicate of the new customer, and every other row is created once.
+func TestImportRedoesBatchesAfterAConcurrentCreate(t *testing.T) {
+	t.Parallel()
+	st, pool := newStore(t)
+	tr := store.NewTransfer(st)
+	store.SetImportBatch(tr, 5)
+	var rows [][]string
+	for i := range 30 {
+		rows = append(rows, importRow(3000+i))
+	}
+	var mu sync.Mutex
+	calls := 0
+	var rival string
+	store.BeforeImportInsert(tr, func(ctx context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls != 3 {
+			return
+		}
+		// The third batch holds rows 10–14 of the file (lines 12–16).
+		c := newCustomer(77, "u-sales2", "east")
+		c.USCC = rows[12][3]
+		created, err := st.Create(ctx, c, store.CreateInput{}, admin)
+		if err != nil {
+			t.Errorf("concurrent create: %v", err)
+			return
+		}
+		rival = created.ID
+	})
+	job := runImport(t, tr, store.ModeValidOnly, "race.csv", csvFile(rows...))
+	if rival == "" {
+		t.Fatal("the concurrent create did not happen")
+	}
+	if job.Status != store.StatusDone || job.Created != 29 || job.Skipped != 1 || job.Failed != 0 {
+		t.Fatalf("job %+v", job)
+	}
+	if r := reasons(job); len(r) != 1 || r[14] != "DUPLICATE_EXISTING" || !strings.Contains(job.Issues[0].Message.EN, rival) {
+		t.Fatalf("issues %+v", job.Issues)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM customers WHERE uscc = $1`, rows[12][3]); n != 1 {
+		t.Fatalf("%d customers with the contested USCC", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM customers`); n != 30 {
+		t.Fatalf("%d customers, want 29 imported and the rival", n)
+	}
+	if got := len(importedRows(t, pool, job.ID)); got != 29 {
+		t.Fatalf("%d import rows, want 29", got)
+	}
+}
+
+// TestImportsRunOneAtATime: a second job is not claimed while the first runs.
+func TestImportsRunOneAtATime(t *testing.T) {
+	t.Parallel()
+	st, _ := newStore(t)
+	tr := store.NewTransfer(st)
+	ctx := context.Background()
+	queued := []*store.ImportJob{
+		queueImport(t, tr, store.ModeValidOnly, "q1.csv", csvFile(importRow(4000))),
+		queueImport(t, tr, store.ModeValidOnly, "q2.csv", csvFile(importRow(4001))),
+	}
+	first, err := tr.ClaimImportJob(ctx)
+	if err != nil || first == nil || first.ID != queued[0].ID {
+		t.Fatalf("first claim: %+v %v", first, err)
+	}
+	if second, err := tr.ClaimImportJob(ctx); second != nil || err != nil {
+		t.Fatalf("claimed %+v (%v) while %s runs", second, err, first.ID)
+	}
+	if err := tr.RunImportJob(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	second, err := tr.ClaimImportJob(ctx)
+	if err != nil || second == nil || second.ID != queued[1].ID {
+		t.Fatalf("second claim: %+v %v", second, err)
 	}
 }
 

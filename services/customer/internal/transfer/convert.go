@@ -247,7 +247,9 @@ func (k Keys) each(fn func(key seenKey) bool) {
 
 // Seen remembers the keys of the rows of a file accepted so far, to find duplicates within it.
 // A layer (Layer) holds the keys of one batch on top of its parent until Commit, so that a batch
-// whose writes are retried can be decided again from the same state.
+// whose writes are retried can be decided again from the same state. Layers stack: a batch may be
+// decided over the layer of an earlier batch whose writes have not committed yet. Seen is not
+// safe for concurrent use.
 type Seen struct {
 	rows   map[seenKey]int
 	parent *Seen
@@ -259,17 +261,23 @@ func NewSeen() *Seen { return &Seen{rows: map[seenKey]int{}} }
 // Layer returns an empty layer over s.
 func (s *Seen) Layer() *Seen { return &Seen{rows: map[seenKey]int{}, parent: s} }
 
-// Commit adds a layer's keys to its parent.
+// Commit adds a layer's keys to the memory at the bottom of its stack, and leaves the layer
+// empty on top of that memory, so that layers stacked on it stay correct and stacks stay short.
 func (s *Seen) Commit() {
 	if s.parent == nil {
 		return
 	}
+	root := s.parent
+	for root.parent != nil {
+		root = root.parent
+	}
 	for k, row := range s.rows {
-		if _, hit := s.parent.rows[k]; !hit {
-			s.parent.rows[k] = row
+		if _, hit := root.rows[k]; !hit {
+			root.rows[k] = row
 		}
 	}
 	clear(s.rows)
+	s.parent = root
 }
 
 func (s *Seen) lookup(k seenKey) (int, bool) {

@@ -140,7 +140,7 @@ type ImportJobState int32
 const (
 	// Not used.
 	ImportJobState_IMPORT_JOB_STATE_UNSPECIFIED ImportJobState = 0
-	// Uploaded, waiting for a worker.
+	// Uploaded, waiting for a worker; imports run one at a time, so also while another job runs.
 	ImportJobState_IMPORT_JOB_STATE_QUEUED ImportJobState = 1
 	// Being checked and imported; see done_rows / total_rows.
 	ImportJobState_IMPORT_JOB_STATE_RUNNING ImportJobState = 2
