@@ -22,6 +22,7 @@ import (
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/crmsuite/crm/pkg/config"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/pkg/testkit"
 	"github.com/crmsuite/crm/services/customer/internal/customer"
@@ -92,6 +93,7 @@ func benchFile(b *testing.B, format string, from, n int) []byte {
 // against the existing customers and within the file, and the bulk writes of customers, import
 // rows and outbox events. Each iteration gets a fresh database (set up outside the timer).
 func BenchmarkImport100k(b *testing.B) {
+	config.SetGOGC() // the garbage collector's target as the service runs with it
 	for _, bc := range []struct {
 		format string
 		mode   store.ImportMode
