@@ -192,6 +192,13 @@ func (h *harness) settle(ctx context.Context) {
 	if d := time.Since(start); d > time.Second {
 		h.log.Info("settled", "took", d.Round(100*time.Millisecond))
 	}
+	// Every run starts with the GIN indexes' pending lists merged (customers has five GIN indexes):
+	// otherwise the run after an insert-heavy one pays for merging what that one left, as the REST
+	// creates did after the gRPC ones (docs/benchmarks.md, 2026-12-02).
+	if _, err := h.pool.Exec(ctx, `SELECT gin_clean_pending_list(i.indexrelid)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'gin'`); err != nil {
+		h.log.Warn("settle: gin pending lists", "error", err)
+	}
 	// Every run starts from a fresh checkpoint, so that none pays for the last one's dirty pages
 	// or for full-page writes after a checkpoint that happened to fall into it.
 	if _, err := h.pool.Exec(ctx, "CHECKPOINT"); err != nil {
