@@ -222,7 +222,10 @@ type tierRow struct {
 
 func (r tierRow) Scan(dest ...any) error { return r.row.Scan(append(dest, r.dst)...) }
 
+// likeEscaper escapes the LIKE wildcards.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // escapeLike escapes the LIKE wildcards in user input.
 func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return likeEscaper.Replace(s)
 }

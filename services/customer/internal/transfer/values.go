@@ -183,7 +183,7 @@ func parseDate(s string) (*customer.Date, bool) {
 		t := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(f))
 		return &customer.Date{Year: t.Year(), Month: t.Month(), Day: t.Day()}, true
 	}
-	s = strings.NewReplacer("年", "-", "月", "-", "日", "", "/", "-", ".", "-").Replace(s)
+	s = dateSeparators.Replace(s)
 	parts := strings.Split(s, "-")
 	if len(parts) != 3 {
 		return nil, false
@@ -214,6 +214,12 @@ func isDigits(s string) bool {
 	return true
 }
 
+// Built once: a Replacer per call was a tenth of an XLSX import's allocations.
+var (
+	dateSeparators   = strings.NewReplacer("年", "-", "月", "-", "日", "", "/", "-", ".", "-")
+	amountSeparators = strings.NewReplacer(",", "", " ", "", "，", "")
+)
+
 // parseAmount reads a yuan amount: 1234.56, 1,234.56, ¥1234, 1234元, 12.5万, 1.2亿 (万 = 10⁴,
 // 亿 = 10⁸). It returns fen; more precision than a fen is refused.
 func parseAmount(s string) (int64, bool) {
@@ -221,7 +227,7 @@ func parseAmount(s string) (int64, bool) {
 	for _, cut := range []string{"人民币", "rmb", "RMB", "cny", "CNY", "¥", "￥", "元"} {
 		s = strings.ReplaceAll(s, cut, "")
 	}
-	s = strings.NewReplacer(",", "", " ", "", "，", "").Replace(s)
+	s = amountSeparators.Replace(s)
 	mult := 1.0
 	switch {
 	case strings.HasSuffix(s, "万"):

@@ -158,8 +158,7 @@ func findSheet(files map[string]*zip.File, want string) (name string, sheet, sha
 // count as non-empty rows; <f> elements are formulas, reported at their cell.
 func scanSheetXML(r io.Reader, lim Limits) (rows, nFormulas int, formulas []Issue, err error) {
 	br := bufio.NewReaderSize(r, 256<<10)
-	var tag []byte
-	cell := ""
+	var tag, cell []byte
 	rowNum, hasValue := 0, false
 	for {
 		if err := skipTo(br, '<'); err != nil {
@@ -176,7 +175,7 @@ func scanSheetXML(r io.Reader, lim Limits) (rows, nFormulas int, formulas []Issu
 		switch {
 		case name == "row" && !closing:
 			hasValue = false
-			if n, err := strconv.Atoi(attr(tag, "r")); err == nil {
+			if n, err := strconv.Atoi(string(attrBytes(tag, "r"))); err == nil {
 				rowNum = n
 			} else {
 				rowNum++
@@ -189,11 +188,11 @@ func scanSheetXML(r io.Reader, lim Limits) (rows, nFormulas int, formulas []Issu
 				}
 			}
 		case name == "c" && !closing:
-			cell = attr(tag, "r")
+			cell = append(cell[:0], attrBytes(tag, "r")...) // tag's bytes are reused
 		case name == "f" && !closing:
 			nFormulas++
 			if len(formulas) < maxFormulaIssues {
-				col, row := splitCellRef(cell)
+				col, row := splitCellRef(string(cell))
 				if row == 0 {
 					row = rowNum
 				}
@@ -232,35 +231,93 @@ func readTag(br *bufio.Reader, buf []byte) ([]byte, error) {
 // tagName returns a tag's local name without a leading '/' or namespace prefix.
 func tagName(tag []byte) string {
 	tag = bytes.TrimPrefix(tag, []byte("/"))
-	end := bytes.IndexAny(tag, " \t\r\n/")
-	if end < 0 {
-		end = len(tag)
+	end := len(tag)
+	for i, c := range tag {
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '/' {
+			end = i
+			break
+		}
 	}
 	name := tag[:end]
 	if i := bytes.IndexByte(name, ':'); i >= 0 {
 		name = name[i+1:]
 	}
+	// The names of a sheet's cells come without allocating: a sheet has millions of them.
+	switch string(name) {
+	case "row":
+		return "row"
+	case "c":
+		return "c"
+	case "v":
+		return "v"
+	case "f":
+		return "f"
+	case "is":
+		return "is"
+	case "t":
+		return "t"
+	case "r":
+		return "r"
+	case "rPh":
+		return "rPh"
+	}
 	return string(name)
 }
 
-// attr returns the value of attribute key in a tag.
-func attr(tag []byte, key string) string {
+// attrBytes returns the value of attribute key in a tag: its bytes within tag, nil when absent.
+func attrBytes(tag []byte, key string) []byte {
 	for i := 0; ; {
 		j := bytes.Index(tag[i:], []byte(key+`="`))
 		if j < 0 {
-			return ""
+			return nil
 		}
 		j += i
 		if j > 0 && (tag[j-1] == ' ' || tag[j-1] == '\t' || tag[j-1] == '\n' || tag[j-1] == '\r') {
 			start := j + len(key) + 2
 			end := bytes.IndexByte(tag[start:], '"')
 			if end < 0 {
-				return ""
+				return nil
 			}
-			return string(tag[start : start+end])
+			return tag[start : start+end]
 		}
 		i = j + 1
 	}
+}
+
+// cellType is a cell's t attribute; the types a sheet uses come without allocating.
+func cellType(tag []byte) string {
+	t := attrBytes(tag, "t")
+	switch string(t) {
+	case "":
+		return ""
+	case "s":
+		return "s"
+	case "n":
+		return "n"
+	case "str":
+		return "str"
+	case "inlineStr":
+		return "inlineStr"
+	case "b":
+		return "b"
+	case "e":
+		return "e"
+	case "d":
+		return "d"
+	}
+	return string(t)
+}
+
+// refColumn is the column number of a cell reference such as AB12; 0 when it has none.
+func refColumn(ref []byte) int {
+	i := 0
+	for i < len(ref) && (ref[i] < '0' || ref[i] > '9') {
+		i++
+	}
+	if i == 0 {
+		return 0
+	}
+	return columnNumber(string(ref[:i]))
 }
 
 // OpenXLSX returns a reader over the rows of a sheet of an XLSX file checked by ScanXLSX. Cell
@@ -382,7 +439,7 @@ type sheetReader struct {
 func (s *sheetReader) next() (int, []string, error) {
 	s.cells = s.cells[:0]
 	col := 0
-	cellType, value := "", ""
+	typ, value := "", ""
 	var inline strings.Builder
 	inV, inT, inInline, inPhonetic := false, false, false, false
 	for {
@@ -396,7 +453,7 @@ func (s *sheetReader) next() (int, []string, error) {
 		closing, empty := len(tag) > 0 && tag[0] == '/', len(tag) > 0 && tag[len(tag)-1] == '/'
 		switch name := tagName(tag); {
 		case name == "row" && !closing:
-			if n, err := strconv.Atoi(attr(tag, "r")); err == nil {
+			if n, err := strconv.Atoi(string(attrBytes(tag, "r"))); err == nil {
 				s.row = n
 			} else {
 				s.row++
@@ -408,17 +465,14 @@ func (s *sheetReader) next() (int, []string, error) {
 			return s.row, s.cells, nil
 		case name == "c" && !closing:
 			col++
-			if ref := attr(tag, "r"); ref != "" {
-				letters, _ := splitCellRef(ref)
-				if n := columnNumber(letters); n > 0 {
-					col = n
-				}
+			if n := refColumn(attrBytes(tag, "r")); n > 0 {
+				col = n
 			}
-			cellType, value = attr(tag, "t"), ""
+			typ, value = cellType(tag), ""
 			inline.Reset()
 			inInline = false
 		case name == "c":
-			v, err := s.cellValue(cellType, value, inInline, inline.String())
+			v, err := s.cellValue(typ, value, inInline, inline.String())
 			if err != nil {
 				return 0, nil, err
 			}
