@@ -969,12 +969,15 @@ func (r *importRun) writePipelined(ctx context.Context, batches <-chan []pending
 	var mu sync.Mutex // guards r.seen and the layers while stages decide and commit
 	slots := make(chan struct{}, 2)
 	var inflight []*stage
-	// drain waits for the stages in flight; the ones that failed on a unique violation (and the
-	// ones after them) are written again, one at a time.
+	// drain waits for every stage in flight; the ones that failed on a unique violation (and the
+	// ones after them) are written again, one at a time. Any other failure ends the import, once
+	// no stage is running any more.
 	drain := func() error {
-		var redo [][]pendingRow
 		for _, st := range inflight {
 			<-st.done
+		}
+		var redo [][]pendingRow
+		for _, st := range inflight {
 			if st.err == nil {
 				continue
 			}
@@ -997,7 +1000,9 @@ func (r *importRun) writePipelined(ctx context.Context, batches <-chan []pending
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			_ = drain()
+			for _, st := range inflight {
+				<-st.done
+			}
 			return ctx.Err()
 		}
 		// The finished stages at the front are done with; a failure sends everything in flight

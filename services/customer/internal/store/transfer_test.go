@@ -391,6 +391,68 @@ func TestImportRedoesBatchesAfterAConcurrentCreate(t *testing.T) {
 	}
 }
 
+// TestImportResumesAfterAnInterruption stops a valid-only import (its process shutting down) in
+// the middle of its batches, two of them in flight: the job goes back to the queue, and the next
+// run creates the rest, each row once, counting the rows the first run created.
+func TestImportResumesAfterAnInterruption(t *testing.T) {
+	t.Parallel()
+	st, pool := newStore(t)
+	tr := store.NewTransfer(st)
+	store.SetImportBatch(tr, 5)
+	var rows [][]string
+	for i := range 40 {
+		rows = append(rows, importRow(5000+i))
+	}
+	queued := queueImport(t, tr, store.ModeValidOnly, "stop.csv", csvFile(rows...))
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var mu sync.Mutex
+	calls := 0
+	store.BeforeImportInsert(tr, func(context.Context) {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls == 4 {
+			stop()
+		}
+	})
+	job, err := tr.ClaimImportJob(ctx)
+	if err != nil || job == nil || job.ID != queued.ID {
+		t.Fatalf("claim: %+v %v", job, err)
+	}
+	if err := tr.RunImportJob(ctx, job); err == nil {
+		t.Fatal("the interrupted run reported no error")
+	}
+	partial := count(t, pool, `SELECT count(*) FROM customers`)
+	if partial == 0 || partial >= len(rows) {
+		t.Fatalf("%d customers after the interruption, want some but not all", partial)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM import_rows WHERE job_id = $1`, job.ID); n != partial {
+		t.Fatalf("%d import rows for %d customers", n, partial)
+	}
+
+	store.BeforeImportInsert(tr, nil)
+	again, err := tr.ClaimImportJob(context.Background())
+	if err != nil || again == nil || again.ID != job.ID {
+		t.Fatalf("the interrupted job is not back in the queue: %+v %v", again, err)
+	}
+	if err := tr.RunImportJob(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	done, err := tr.GetImportJob(context.Background(), job.ID, store.Reach{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Status != store.StatusDone || done.Created != len(rows) || done.Skipped != 0 || len(done.Issues) != 0 {
+		t.Fatalf("resumed job %+v", done)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM customers`); n != len(rows) {
+		t.Fatalf("%d customers, want %d", n, len(rows))
+	}
+	if got := importedRows(t, pool, job.ID); len(got) != len(rows) {
+		t.Fatalf("%d import rows, want %d", len(got), len(rows))
+	}
+}
+
 // TestImportsRunOneAtATime: a second job is not claimed while the first runs.
 func TestImportsRunOneAtATime(t *testing.T) {
 	t.Parallel()
