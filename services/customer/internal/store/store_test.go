@@ -25,8 +25,22 @@ var admin = store.Actor{UserID: "u-admin", Role: "admin", TeamID: "hq"}
 
 func newStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
 	t.Helper()
+	return newStoreWithPool(t, 0)
+}
+
+// newStoreWithPool is newStore with a pool of at most maxConns connections (0: pgx's default).
+func newStoreWithPool(t *testing.T, maxConns int) (*store.Store, *pgxpool.Pool) {
+	t.Helper()
 	ctx := context.Background()
-	pool, err := pgdb.Connect(ctx, testkit.NewDatabase(t), store.Schema)
+	url := testkit.NewDatabase(t)
+	if maxConns > 0 {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		url += fmt.Sprintf("%spool_max_conns=%d", sep, maxConns)
+	}
+	pool, err := pgdb.Connect(ctx, url, store.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}

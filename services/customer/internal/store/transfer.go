@@ -967,7 +967,14 @@ var errEarlierBatch = errors.New("an earlier batch failed")
 // then written again one at a time, as flush does, and the pipeline goes on.
 func (r *importRun) writePipelined(ctx context.Context, batches <-chan []pendingRow) error {
 	var mu sync.Mutex // guards r.seen and the layers while stages decide and commit
-	slots := make(chan struct{}, 2)
+	// A stage holds a connection for its transaction and, while it inserts, briefly a second one
+	// for a block of ids; the outbox relay holds one to listen. With fewer than four connections
+	// two stages could hold all the relay leaves and wait for each other: then one at a time.
+	depth := 2
+	if r.t.pool.Config().MaxConns < 4 {
+		depth = 1
+	}
+	slots := make(chan struct{}, depth)
 	var inflight []*stage
 	// drain waits for every stage in flight; the ones that failed on a unique violation (and the
 	// ones after them) are written again, one at a time. Any other failure ends the import, once

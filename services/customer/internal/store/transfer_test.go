@@ -304,8 +304,8 @@ func TestImportInBatchesDecidesAsInOne(t *testing.T) {
 		issues                   []transfer.Issue
 		rows                     map[int]string
 	}
-	importWith := func(batch int) result {
-		st, pool := newStore(t)
+	importWith := func(batch, maxConns int) result {
+		st, pool := newStoreWithPool(t, maxConns)
 		tr := store.NewTransfer(st)
 		runImport(t, tr, store.ModeValidOnly, "existing.csv", csvFile(existingRow))
 		store.SetImportBatch(tr, batch)
@@ -315,25 +315,28 @@ func TestImportInBatchesDecidesAsInOne(t *testing.T) {
 		}
 		return result{job.Created, job.Skipped, job.Failed, job.Issues, importedRows(t, pool, job.ID)}
 	}
-	one, small := importWith(1000), importWith(7)
+	// A pool of three connections writes one batch at a time (see writePipelined).
+	one, small, narrow := importWith(1000, 0), importWith(7, 0), importWith(7, 3)
 	if one.created+one.skipped+one.failed != len(rows) || one.skipped < 10 || one.failed < 6 {
 		t.Fatalf("the file does not exercise the checks: %+v", one)
 	}
-	if one.created != small.created || one.skipped != small.skipped || one.failed != small.failed {
-		t.Errorf("created/skipped/failed: one batch %d/%d/%d, batches of 7 %d/%d/%d",
-			one.created, one.skipped, one.failed, small.created, small.skipped, small.failed)
-	}
-	if !reflect.DeepEqual(one.rows, small.rows) {
-		t.Errorf("created rows differ:\none batch %v\nbatches of 7 %v", one.rows, small.rows)
-	}
-	if len(one.issues) != len(small.issues) {
-		t.Fatalf("%d issues in one batch, %d in batches of 7", len(one.issues), len(small.issues))
-	}
-	for i := range one.issues {
-		a, b := one.issues[i], small.issues[i]
-		// Existing customers have different ids in the two databases.
-		if a.Row != b.Row || a.Field != b.Field || a.Reason != b.Reason || (a.Reason != "DUPLICATE_EXISTING" && a.Message != b.Message) {
-			t.Errorf("issue %d: one batch %+v, batches of 7 %+v", i, a, b)
+	for name, other := range map[string]result{"batches of 7": small, "batches of 7, one at a time": narrow} {
+		if one.created != other.created || one.skipped != other.skipped || one.failed != other.failed {
+			t.Errorf("created/skipped/failed: one batch %d/%d/%d, %s %d/%d/%d",
+				one.created, one.skipped, one.failed, name, other.created, other.skipped, other.failed)
+		}
+		if !reflect.DeepEqual(one.rows, other.rows) {
+			t.Errorf("created rows differ:\none batch %v\n%s %v", one.rows, name, other.rows)
+		}
+		if len(one.issues) != len(other.issues) {
+			t.Fatalf("%d issues in one batch, %d in %s", len(one.issues), len(other.issues), name)
+		}
+		for i := range one.issues {
+			a, b := one.issues[i], other.issues[i]
+			// Existing customers have different ids in the two databases.
+			if a.Row != b.Row || a.Field != b.Field || a.Reason != b.Reason || (a.Reason != "DUPLICATE_EXISTING" && a.Message != b.Message) {
+				t.Errorf("issue %d: one batch %+v, %s %+v", i, a, name, b)
+			}
 		}
 	}
 }
