@@ -133,14 +133,14 @@ func fromCustomer(c *customerv1.Customer) Ref {
 		Deleted: c.GetDeleteTime() != nil, MergedInto: c.GetMergedInto(), Version: v}
 }
 
-// customerName is the full name of the message in a customer event's data.
-var customerName = (&customerv1.Customer{}).ProtoReflect().Descriptor().FullName()
+// customerMessage is the full name of the message in a customer event's data.
+var customerMessage = (&customerv1.Customer{}).ProtoReflect().Descriptor().FullName()
 
 // View decodes the customer in a customer event's data into a CustomerView: the few fields
 // projections read, the rest skipped (BenchmarkView: 0.8 µs against 1.8 for the whole Customer).
 func View(ev *eventsv1.Event) (*customerv1.CustomerView, error) {
-	if name := ev.GetData().MessageName(); name != customerName {
-		return nil, fmt.Errorf("customer event %s: data is %q, not %s", ev.GetId(), name, customerName)
+	if name := ev.GetData().MessageName(); name != customerMessage {
+		return nil, fmt.Errorf("customer event %s: data is %q, not %s", ev.GetId(), name, customerMessage)
 	}
 	var v customerv1.CustomerView
 	if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(ev.GetData().GetValue(), &v); err != nil {
