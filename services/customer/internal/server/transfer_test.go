@@ -96,7 +96,12 @@ func upload(ctx context.Context, c customerv1.CustomerTransferServiceClient, opt
 	if err != nil {
 		return nil, err
 	}
+	// A Send that fails with io.EOF means the server ended the stream (a refusal, say): its status
+	// comes from CloseAndRecv.
 	if err := stream.Send(&customerv1.ImportCustomersRequest{Payload: &customerv1.ImportCustomersRequest_Options{Options: opts}}); err != nil {
+		if errors.Is(err, io.EOF) {
+			return stream.CloseAndRecv()
+		}
 		return nil, err
 	}
 	for len(data) > 0 {
