@@ -1035,6 +1035,7 @@ func (r *importRun) writePipelined(ctx context.Context, batches <-chan []pending
 	return drain()
 }
 
+// isClosed reports whether c is closed, without waiting.
 func isClosed(c chan struct{}) bool {
 	select {
 	case <-c:
