@@ -8,5 +8,6 @@ var SearchQuery = searchQuery
 // SetImportBatch sets how many rows an import checks and writes together.
 func SetImportBatch(t *Transfer, n int) { t.batch = n }
 
-// BeforeImportInsert runs fn after each import batch's duplicate check, before its insert.
-func BeforeImportInsert(t *Transfer, fn func(ctx context.Context)) { t.beforeInsert = fn }
+// BeforeImportInsert runs fn after each import batch's duplicate check, before its insert, with
+// the file row of the batch's first new customer.
+func BeforeImportInsert(t *Transfer, fn func(ctx context.Context, firstRow int)) { t.beforeInsert = fn }

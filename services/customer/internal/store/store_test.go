@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,15 +34,16 @@ func newStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
 func newStoreWithPool(t *testing.T, maxConns int) (*store.Store, *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
-	url := testkit.NewDatabase(t)
-	if maxConns > 0 {
-		sep := "?"
-		if strings.Contains(url, "?") {
-			sep = "&"
-		}
-		url += fmt.Sprintf("%spool_max_conns=%d", sep, maxConns)
+	u, err := url.Parse(testkit.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	pool, err := pgdb.Connect(ctx, url, store.Schema)
+	if maxConns > 0 {
+		q := u.Query()
+		q.Set("pool_max_conns", strconv.Itoa(maxConns))
+		u.RawQuery = q.Encode()
+	}
+	pool, err := pgdb.Connect(ctx, u.String(), store.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}

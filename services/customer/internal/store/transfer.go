@@ -131,8 +131,9 @@ type Transfer struct {
 	// batch is how many rows are checked and written together.
 	batch int
 	// beforeInsert, when set (by tests), runs after a batch's duplicate check and before its
-	// insert: where a concurrent create can slip in.
-	beforeInsert func(ctx context.Context)
+	// insert, where a concurrent create can slip in, with the file row of the batch's first new
+	// customer: two batches are in flight at once, so the order of the calls says nothing.
+	beforeInsert func(ctx context.Context, firstRow int)
 }
 
 // ImportBlockSize is how many customer serials an importing process reserves at a time.
@@ -1256,11 +1257,11 @@ type outboxRow struct {
 // which job row created which customer, and one customer.created event each (actor: the
 // importer; an extra change names the import job), all through COPY, then wakes the relay.
 func (t *Transfer) insert(ctx context.Context, tx pgx.Tx, job *ImportJob, rows []*pendingRow) error {
-	if t.beforeInsert != nil {
-		t.beforeInsert(ctx)
-	}
 	if len(rows) == 0 {
 		return nil
+	}
+	if t.beforeInsert != nil {
+		t.beforeInsert(ctx, rows[0].row)
 	}
 	now := t.now()
 	actor := job.actor()

@@ -355,15 +355,14 @@ func TestImportRedoesBatchesAfterAConcurrentCreate(t *testing.T) {
 		rows = append(rows, importRow(3000+i))
 	}
 	var mu sync.Mutex
-	calls := 0
 	var rival string
-	store.BeforeImportInsert(tr, func(ctx context.Context) {
+	store.BeforeImportInsert(tr, func(ctx context.Context, firstRow int) {
 		mu.Lock()
 		defer mu.Unlock()
-		if calls++; calls != 3 {
+		// The third batch holds rows 10–14 of the file (lines 12–16); once, not when it is redone.
+		if firstRow != 12 || rival != "" {
 			return
 		}
-		// The third batch holds rows 10–14 of the file (lines 12–16).
 		c := newCustomer(77, "u-sales2", "east")
 		c.USCC = rows[12][3]
 		created, err := st.Create(ctx, c, store.CreateInput{}, admin)
@@ -374,6 +373,8 @@ func TestImportRedoesBatchesAfterAConcurrentCreate(t *testing.T) {
 		rival = created.ID
 	})
 	job := runImport(t, tr, store.ModeValidOnly, "race.csv", csvFile(rows...))
+	mu.Lock()
+	defer mu.Unlock()
 	if rival == "" {
 		t.Fatal("the concurrent create did not happen")
 	}
@@ -409,12 +410,9 @@ func TestImportResumesAfterAnInterruption(t *testing.T) {
 	queued := queueImport(t, tr, store.ModeValidOnly, "stop.csv", csvFile(rows...))
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var mu sync.Mutex
-	calls := 0
-	store.BeforeImportInsert(tr, func(context.Context) {
-		mu.Lock()
-		defer mu.Unlock()
-		if calls++; calls == 4 {
+	// Stopped at the fourth batch (lines 17–21): it starts only once the second has committed.
+	store.BeforeImportInsert(tr, func(_ context.Context, firstRow int) {
+		if firstRow == 17 {
 			stop()
 		}
 	})
