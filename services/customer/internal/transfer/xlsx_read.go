@@ -242,26 +242,24 @@ func tagName(tag []byte) string {
 	if i := bytes.IndexByte(name, ':'); i >= 0 {
 		name = name[i+1:]
 	}
-	// The names of a sheet's cells come without allocating: a sheet has millions of them.
-	switch string(name) {
-	case "row":
-		return "row"
-	case "c":
-		return "c"
-	case "v":
-		return "v"
-	case "f":
-		return "f"
-	case "is":
-		return "is"
-	case "t":
-		return "t"
-	case "r":
-		return "r"
-	case "rPh":
-		return "rPh"
+	return intern(name, cellTagNames)
+}
+
+// The names and types of a sheet's cells, of which a sheet has millions: intern gives them
+// without allocating.
+var (
+	cellTagNames = []string{"row", "c", "v", "f", "is", "t", "r", "rPh"}
+	cellTypes    = []string{"", "s", "n", "str", "inlineStr", "b", "e", "d"}
+)
+
+// intern returns b as a string, the one of known without allocating when b is one of them.
+func intern(b []byte, known []string) string {
+	for _, k := range known {
+		if string(b) == k {
+			return k
+		}
 	}
-	return string(name)
+	return string(b)
 }
 
 // attrBytes returns the value of attribute key in a tag: its bytes within tag, nil when absent.
@@ -282,30 +280,6 @@ func attrBytes(tag []byte, key string) []byte {
 		}
 		i = j + 1
 	}
-}
-
-// cellType is a cell's t attribute; the types a sheet uses come without allocating.
-func cellType(tag []byte) string {
-	t := attrBytes(tag, "t")
-	switch string(t) {
-	case "":
-		return ""
-	case "s":
-		return "s"
-	case "n":
-		return "n"
-	case "str":
-		return "str"
-	case "inlineStr":
-		return "inlineStr"
-	case "b":
-		return "b"
-	case "e":
-		return "e"
-	case "d":
-		return "d"
-	}
-	return string(t)
 }
 
 // refColumn is the column number of a cell reference such as AB12; 0 when it has none.
@@ -468,7 +442,7 @@ func (s *sheetReader) next() (int, []string, error) {
 			if n := refColumn(attrBytes(tag, "r")); n > 0 {
 				col = n
 			}
-			typ, value = cellType(tag), ""
+			typ, value = intern(attrBytes(tag, "t"), cellTypes), ""
 			inline.Reset()
 			inInline = false
 		case name == "c":
