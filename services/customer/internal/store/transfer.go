@@ -608,8 +608,7 @@ type importRun struct {
 	// resumed are rows a previous, interrupted run of this job already created.
 	resumed map[int]bool
 	// aon is the one transaction of an all-or-nothing import.
-	aon   pgx.Tx
-	batch []pendingRow
+	aon pgx.Tx
 	// Counts so far; created includes, in a dry run, the rows that would be created.
 	done, created, skipped, failed, issues int
 }
@@ -670,8 +669,7 @@ func (t *Transfer) runImport(ctx context.Context, job *ImportJob) error {
 			return run.writePipelined(gctx, batches)
 		}
 		for b := range batches {
-			run.batch = b
-			if err := run.flush(gctx); err != nil {
+			if err := run.flush(gctx, b); err != nil {
 				return err
 			}
 		}
@@ -904,9 +902,9 @@ func (r *importRun) lookupExisting(ctx context.Context, q querier, rows []pendin
 // maxBatchAttempts bounds the retries of a batch that met a concurrent create of the same USCC.
 const maxBatchAttempts = 3
 
-// flush checks and writes the batch and records its outcome with the job's progress.
-func (r *importRun) flush(ctx context.Context) error {
-	if len(r.batch) == 0 {
+// flush checks and writes a batch and records its outcome with the job's progress.
+func (r *importRun) flush(ctx context.Context, batch []pendingRow) error {
+	if len(batch) == 0 {
 		return nil
 	}
 	var o outcome
@@ -914,25 +912,25 @@ func (r *importRun) flush(ctx context.Context) error {
 	switch r.job.Options.Mode {
 	case ModeDryRun:
 		var existing map[string]string
-		if existing, err = r.lookupExisting(ctx, r.t.pool, r.batch); err != nil {
+		if existing, err = r.lookupExisting(ctx, r.t.pool, batch); err != nil {
 			return err
 		}
-		o = r.decide(r.batch, existing, r.seen)
-		err = pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error { return r.record(ctx, tx, len(r.batch), o) })
+		o = r.decide(batch, existing, r.seen)
+		err = pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error { return r.record(ctx, tx, len(batch), o) })
 	case ModeAllOrNothing:
-		if o, err = r.flushAllOrNothing(ctx); err != nil {
+		if o, err = r.flushAllOrNothing(ctx, batch); err != nil {
 			return err
 		}
 		// The progress is written outside the import's transaction, so that it can be seen.
-		err = pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error { return r.record(ctx, tx, len(r.batch), o) })
+		err = pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error { return r.record(ctx, tx, len(batch), o) })
 	default:
-		o, err = r.flushValidOnly(ctx)
+		o, err = r.flushValidOnly(ctx, batch)
 	}
 	if err != nil {
 		return err
 	}
 	o.seen.Commit()
-	r.count(len(r.batch), o)
+	r.count(len(batch), o)
 	return nil
 }
 
@@ -996,8 +994,7 @@ func (r *importRun) writePipelined(ctx context.Context, batches <-chan []pending
 		}
 		inflight = inflight[:0]
 		for _, rows := range redo {
-			r.batch = rows
-			if err := r.flush(ctx); err != nil {
+			if err := r.flush(ctx, rows); err != nil {
 				return err
 			}
 		}
@@ -1099,13 +1096,13 @@ func (r *importRun) writeStage(ctx context.Context, mu *sync.Mutex, st, prev *st
 // flushAllOrNothing writes the batch inside the import's one transaction, under a savepoint so
 // that a customer created meanwhile with the same USCC repeats only this batch. Once a row has
 // failed nothing more is written: the transaction will be rolled back.
-func (r *importRun) flushAllOrNothing(ctx context.Context) (outcome, error) {
+func (r *importRun) flushAllOrNothing(ctx context.Context, batch []pendingRow) (outcome, error) {
 	for attempt := 1; ; attempt++ {
-		existing, err := r.lookupExisting(ctx, r.aon, r.batch)
+		existing, err := r.lookupExisting(ctx, r.aon, batch)
 		if err != nil {
 			return outcome{}, err
 		}
-		o := r.decide(r.batch, existing, r.seen)
+		o := r.decide(batch, existing, r.seen)
 		if r.failed+o.failed > 0 {
 			return o, nil
 		}
@@ -1125,19 +1122,19 @@ func (r *importRun) flushAllOrNothing(ctx context.Context) (outcome, error) {
 
 // flushValidOnly writes the batch, its issues and the job's progress in one transaction, so that
 // the job's counts always match what is committed.
-func (r *importRun) flushValidOnly(ctx context.Context) (outcome, error) {
+func (r *importRun) flushValidOnly(ctx context.Context, batch []pendingRow) (outcome, error) {
 	for attempt := 1; ; attempt++ {
 		var o outcome
 		err := pgdb.InTx(ctx, r.t.pool, func(tx pgx.Tx) error {
-			existing, err := r.lookupExisting(ctx, tx, r.batch)
+			existing, err := r.lookupExisting(ctx, tx, batch)
 			if err != nil {
 				return err
 			}
-			o = r.decide(r.batch, existing, r.seen)
+			o = r.decide(batch, existing, r.seen)
 			if err := r.t.insert(ctx, tx, r.job, o.create); err != nil {
 				return err
 			}
-			return r.record(ctx, tx, len(r.batch), o)
+			return r.record(ctx, tx, len(batch), o)
 		})
 		if err == nil {
 			return o, nil
