@@ -23,7 +23,7 @@ type lagFigures struct {
 func (h *harness) scenarioLag(ctx context.Context) (report.Scenario, error) {
 	s := report.Scenario{Title: "Event lag from commit to audit record under load"}
 	h.warm(ctx, h.env.CreateGRPC())
-	for _, rate := range []float64{1000, 300} {
+	for _, rate := range h.o.lagRates {
 		h.settle(ctx)
 		start := time.Now()
 		run, res := h.measure(ctx, serviceRun{label: fmt.Sprintf("gRPC creates, open %.0f/s", rate), rate: rate, workers: 2000,

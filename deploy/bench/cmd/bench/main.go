@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -59,6 +60,7 @@ type options struct {
 	keep       bool
 	summarise  bool
 	render     string
+	lagRates   []float64
 }
 
 func run(ctx context.Context, log *slog.Logger, args []string) error {
@@ -81,8 +83,23 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 	fs.BoolVar(&o.keep, "keep", false, "keep the benchmark database (crm_bench) afterwards")
 	fs.BoolVar(&o.summarise, "summarise", false, "only print where the CPU of the given profile files goes, as the report does")
 	fs.StringVar(&o.render, "render", "", "only write the document again from a results-*.json of an earlier run")
+	fs.Func("lag-rates", "comma-separated create rates of the event lag scenario (default 1000,300; the targets read 1000 and 300)",
+		func(v string) error {
+			o.lagRates = nil
+			for _, f := range strings.Split(v, ",") {
+				r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+				if err != nil || r <= 0 {
+					return fmt.Errorf("not a positive rate: %q", f)
+				}
+				o.lagRates = append(o.lagRates, r)
+			}
+			return nil
+		})
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.lagRates == nil {
+		o.lagRates = []float64{1000, 300}
 	}
 	if o.summarise {
 		for _, f := range fs.Args() {
