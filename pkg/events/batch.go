@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,9 +24,11 @@ type BatchHandler func(ctx context.Context, evs []*eventsv1.Event) error
 // transaction, one statement and one commit for many events instead of one each, which is what
 // makes a consumer keep up when events arrive by the thousand per second.
 //
-// A batch is whatever has arrived, up to cfg.BatchSize, by the time the handler is free: the
-// consumer never waits for a batch to fill, so at a low rate every batch is a single event and
-// adds no latency. Batches are handled one at a time in stream order (cfg.Concurrency is
+// A batch is whatever has arrived, up to cfg.BatchSize, by the time the handler is free and
+// cfg.BatchInterval has passed since the last batch started: the consumer never waits for a batch
+// to fill, so at a low rate every batch is a single event handled at once, under a steady
+// stream at most one batch starts per interval, and a backlog (full batches) is worked off
+// without pause. Batches are handled one at a time in stream order (cfg.Concurrency is
 // ignored). When the handler fails, the batch's events are handled again one by one, each in a
 // batch of its own, so that one bad event is retried with back-off and dead-lettered alone while
 // the others are acknowledged. Everything else (decoding, dead letters, shutdown, reconnects,
@@ -62,11 +65,22 @@ func (c *consumer) runBatches(ctx context.Context, it jetstream.MessagesContext)
 			msgs <- msg
 		}
 	}()
+	var started time.Time
+	backlog := false // more events were waiting after the last batch: take the next at once
 	for {
 		first, ok := <-msgs
 		if !ok {
 			break
 		}
+		if rest := c.cfg.BatchInterval - time.Since(started); rest > 0 && !backlog {
+			t := time.NewTimer(rest)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		started = time.Now()
 		batch := []jetstream.Msg{first}
 	fill:
 		for len(batch) < c.cfg.BatchSize {
@@ -80,6 +94,7 @@ func (c *consumer) runBatches(ctx context.Context, it jetstream.MessagesContext)
 				break fill
 			}
 		}
+		backlog = len(batch) == c.cfg.BatchSize || waiting(batch[len(batch)-1]) > 0
 		if ctx.Err() != nil {
 			continue // shutting down: unacknowledged messages are delivered again later
 		}
@@ -89,6 +104,16 @@ func (c *consumer) runBatches(ctx context.Context, it jetstream.MessagesContext)
 		return err
 	}
 	return nil
+}
+
+// waiting is how many of the consumer's events the stream held, not yet delivered, when msg was
+// delivered (0 if its metadata cannot be read).
+func waiting(msg jetstream.Msg) uint64 {
+	md, err := msg.Metadata()
+	if err != nil {
+		return 0
+	}
+	return md.NumPending
 }
 
 // processBatch decodes a batch (dead-lettering what cannot be decoded), hands the events to the

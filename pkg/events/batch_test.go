@@ -147,3 +147,88 @@ func TestConsumeBatchRejectsBadConfig(t *testing.T) {
 		t.Fatal("nil handler accepted")
 	}
 }
+
+func TestConsumeBatchSpacesBatchesByTheInterval(t *testing.T) {
+	t.Parallel()
+	nc, js, s := broker(t)
+	const interval = 2 * time.Second
+	var mu sync.Mutex
+	var starts []time.Time
+	var sizes []int
+	var dl deadLetters
+	consumeBatch(t, js, nc, events.ConsumerConfig{Durable: "spaced", BatchInterval: interval},
+		func(_ context.Context, got []*eventsv1.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			starts = append(starts, time.Now())
+			sizes = append(sizes, len(got))
+			return nil
+		}, dl.store)
+	handled := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, size := range sizes {
+			n += size
+		}
+		return n
+	}
+
+	// A lone event after a quiet time is handled at once, not after the interval.
+	sent := time.Now()
+	publish(t, js, newEvent(t, context.Background(), "LONE"))
+	eventually(t, 10*time.Second, "the lone event handled", func() bool { return handled() == 1 })
+	if took := time.Since(sent); took >= interval {
+		t.Errorf("the lone event took %s, want less than the interval %s", took, interval)
+	}
+
+	// Events that follow within the interval wait for it and come in one batch.
+	var evs []*eventsv1.Event
+	for i := range 20 {
+		evs = append(evs, newEvent(t, context.Background(), fmt.Sprintf("C%02d", i)))
+	}
+	publish(t, js, evs...)
+	eventually(t, 10*time.Second, "all events handled and acked", func() bool {
+		return handled() == 21 && consumerDone(t, s, "spaced")
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < interval {
+			t.Errorf("batch %d started %s after batch %d, want at least %s", i, gap, i-1, interval)
+		}
+	}
+	if len(sizes) != 2 {
+		t.Errorf("batch sizes %v, want [1 20]: the events that came within the interval in one batch", sizes)
+	}
+}
+
+func TestConsumeBatchWorksOffABacklogWithoutPause(t *testing.T) {
+	t.Parallel()
+	nc, js, s := broker(t)
+	var evs []*eventsv1.Event
+	for i := range 250 {
+		evs = append(evs, newEvent(t, context.Background(), fmt.Sprintf("C%03d", i)))
+	}
+	publish(t, js, evs...) // waiting before the consumer starts: a backlog
+
+	const interval = 5 * time.Second
+	var mu sync.Mutex
+	var sizes []int
+	var dl deadLetters
+	start := time.Now()
+	consumeBatch(t, js, nc, events.ConsumerConfig{Durable: "backlog", BatchSize: 100, BatchInterval: interval},
+		func(_ context.Context, got []*eventsv1.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			sizes = append(sizes, len(got))
+			return nil
+		}, dl.store)
+	eventually(t, 20*time.Second, "all events handled and acked", func() bool { return consumerDone(t, s, "backlog") })
+	if took := time.Since(start); took >= interval {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Errorf("the backlog took %s in batches %v, want less than the interval %s: full batches follow each other at once",
+			took, sizes, interval)
+	}
+}

@@ -33,6 +33,7 @@ const (
 	DefaultAckWait       = 30 * time.Second
 	DefaultMaxAckPending = 1000
 	DefaultBatchSize     = 100
+	DefaultBatchInterval = 25 * time.Millisecond
 )
 
 // DefaultBackoff is the redelivery delay after the 1st, 2nd, … failed delivery of a message; the
@@ -70,6 +71,14 @@ type ConsumerConfig struct {
 	// BatchSize is the most events ConsumeBatch hands to its handler at once; default 100.
 	// Consume ignores it.
 	BatchSize int
+	// BatchInterval is the least time between the starts of two batches of ConsumeBatch;
+	// default DefaultBatchInterval, negative for none. While events keep coming, the consumer
+	// waits for the rest of the interval before it takes the next batch, so that a busy consumer
+	// handles them in fewer, larger batches (each a transaction and a commit, the bulk of a
+	// small batch's cost), at the price of at most this much latency; an event that arrives after
+	// a quiet interval is handled at once, and a backlog (full batches) without pause. Consume
+	// ignores it.
+	BatchInterval time.Duration
 	// SkipChanges leaves every event's changes out (DecodeWithoutChanges), for handlers that
 	// read only the envelope and the data, as projections do. Decoding the changes is most of
 	// the cost of decoding an event.
@@ -117,6 +126,9 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.BatchInterval == 0 {
+		cfg.BatchInterval = DefaultBatchInterval
 	}
 	switch {
 	case cfg.MaxDeliver < 1:

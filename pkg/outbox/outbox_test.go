@@ -553,3 +553,58 @@ func TestRelayOutageUnderLoad(t *testing.T) {
 	t.Logf("%d events written across the outage", len(ids))
 	checkExactlyOnce(t, js, ids)
 }
+
+func TestRelaySpacesRoundsByTheInterval(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	_, js := connect(t, testkit.StartNATS(t))
+	const interval = 2 * time.Second
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, RoundInterval: interval, PollInterval: time.Hour}, testLogger(t))
+	run(t, r)
+	// The relay runs a round when it starts and another when its LISTEN is up, an interval
+	// later; let the next write come after a quiet interval.
+	time.Sleep(2*interval + 200*time.Millisecond)
+
+	// A write after a quiet time is published at once, not after the interval.
+	added := time.Now()
+	first := addCommitted(t, pool, 1)
+	eventually(t, 10*time.Second, "the first event published", func() bool { return pending(t, r) == 0 })
+	if took := time.Since(added); took >= interval {
+		t.Errorf("the first event took %s to publish, want less than the interval %s", took, interval)
+	}
+
+	// Writes that follow within the interval wait for it and go out in one round.
+	ids := addCommitted(t, pool, 10)
+	eventually(t, 10*time.Second, "the others published", func() bool { return pending(t, r) == 0 })
+	var rounds int
+	var gap time.Duration
+	if err := pool.QueryRow(context.Background(), `SELECT count(DISTINCT published_at), max(published_at) - min(published_at)
+		FROM outbox`).Scan(&rounds, &gap); err != nil {
+		t.Fatal(err)
+	}
+	if rounds != 2 {
+		t.Errorf("the events went out in %d rounds, want 2: the ten written within the interval in one", rounds)
+	}
+	// published_at is the round's transaction start; allow for the time from the relay's clock
+	// to the BEGIN.
+	if gap < interval-100*time.Millisecond {
+		t.Errorf("the second round started %s after the first, want at least %s", gap, interval)
+	}
+	checkExactlyOnce(t, js, append(first, ids...))
+}
+
+func TestRelayDrainsABacklogWithoutPause(t *testing.T) {
+	t.Parallel()
+	pool := database(t)
+	_, js := connect(t, testkit.StartNATS(t))
+	ids := addCommitted(t, pool, 250)
+	const interval = 5 * time.Second
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, BatchSize: 100, RoundInterval: interval, PollInterval: time.Hour}, testLogger(t))
+	start := time.Now()
+	run(t, r)
+	eventually(t, 20*time.Second, "the backlog published", func() bool { return pending(t, r) == 0 })
+	if took := time.Since(start); took >= interval {
+		t.Errorf("the backlog of 250 took %s to publish in rounds of 100, want less than the interval %s", took, interval)
+	}
+	checkExactlyOnce(t, js, ids)
+}

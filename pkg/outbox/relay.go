@@ -22,6 +22,7 @@ import (
 // Defaults of RelayConfig.
 const (
 	DefaultBatchSize      = 100
+	DefaultRoundInterval  = 25 * time.Millisecond
 	DefaultPollInterval   = time.Second
 	DefaultPublishTimeout = 5 * time.Second
 	DefaultRetention      = 24 * time.Hour
@@ -49,6 +50,13 @@ type RelayConfig struct {
 	Schema string
 	// BatchSize is the most rows one round publishes; default 100.
 	BatchSize int
+	// RoundInterval is the least time from the start of a round to the start of the next one
+	// that a notification wakes; default DefaultRoundInterval, negative for none. Every
+	// committed write notifies the relay; under a stream of writes it publishes them in fewer,
+	// larger rounds (each a transaction and a commit, the bulk of a small round's cost) instead
+	// of one round per notification, at the price of at most this much latency. A write after a
+	// quiet interval is published at once, and a backlog (full rounds) without pause.
+	RoundInterval time.Duration
 	// PollInterval is how often the relay looks for rows without being notified (a notification
 	// can be missed while its connection is re-established); default 1s.
 	PollInterval time.Duration
@@ -80,6 +88,9 @@ type Relay struct {
 func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, log *slog.Logger) *Relay {
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.RoundInterval == 0 {
+		cfg.RoundInterval = DefaultRoundInterval
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
@@ -160,7 +171,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer timer.Stop()
 	failures := 0
 	nextCleanup := time.Now().Add(r.cleanupInterval())
+	var started time.Time
 	for {
+		started = time.Now()
 		wait := r.cfg.PollInterval
 		n, err := r.round(ctx)
 		switch {
@@ -200,6 +213,16 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-timer.C:
 		case <-wakeCh:
 			timer.Stop()
+			// A notification soon after the last round: let the writes of the rest of the
+			// interval join the next round. (A backlog is drained without pause, above.)
+			if rest := r.cfg.RoundInterval - time.Since(started); rest > 0 {
+				timer.Reset(rest)
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-timer.C:
+				}
+			}
 		}
 	}
 }
