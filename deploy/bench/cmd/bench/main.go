@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,6 +62,7 @@ type options struct {
 	summarise  bool
 	render     string
 	lagRates   []float64
+	cpuProfile string
 }
 
 func run(ctx context.Context, log *slog.Logger, args []string) error {
@@ -95,8 +97,20 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 			}
 			return nil
 		})
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this harness (the load generator) to the file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if o.lagRates == nil {
 		o.lagRates = []float64{1000, 300}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,16 +108,18 @@ type Sampler struct {
 	groups []Group
 	every  time.Duration
 
-	mu    sync.Mutex
-	first map[string]map[int]time.Duration
-	last  map[string]map[int]time.Duration
-	stop  context.CancelFunc
-	done  chan struct{}
+	mu      sync.Mutex
+	names   map[int]procName // each process's names, read when it is first seen
+	renamed []int            // processes whose names are read at every sample
+	first   map[string]map[int]time.Duration
+	last    map[string]map[int]time.Duration
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 // Start samples the groups now and then every interval until Stop.
 func Start(groups []Group, every time.Duration) *Sampler {
-	s := &Sampler{groups: groups, every: every, first: map[string]map[int]time.Duration{},
+	s := &Sampler{groups: groups, every: every, names: map[int]procName{}, first: map[string]map[int]time.Duration{},
 		last: map[string]map[int]time.Duration{}, done: make(chan struct{})}
 	for _, g := range groups {
 		s.first[g.Name] = map[int]time.Duration{}
@@ -164,16 +165,15 @@ func (s *Sampler) Stop() map[string]time.Duration {
 // sample reads every group's processes. On the first sample every process found sets the
 // baseline; a process first seen later started during the run, so its baseline is zero.
 func (s *Sampler) sample(initial bool) {
-	var all []proc
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	needScan := false
 	for _, g := range s.groups {
 		needScan = needScan || g.Match != nil
 	}
 	if needScan {
-		all = scan()
+		s.refreshNames()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, g := range s.groups {
 		seen := map[int]time.Duration{}
 		for _, pid := range g.Pids {
@@ -182,9 +182,12 @@ func (s *Sampler) sample(initial bool) {
 			}
 		}
 		if g.Match != nil {
-			for _, p := range all {
-				if g.Match(p.comm, p.cmdline) {
-					seen[p.pid] = p.cpu
+			for pid, n := range s.names {
+				if !g.Match(n.comm, n.cmdline) {
+					continue
+				}
+				if t, err := Ticks(pid); err == nil {
+					seen[pid] = t
 				}
 			}
 		}
@@ -201,34 +204,52 @@ func (s *Sampler) sample(initial bool) {
 	}
 }
 
-type proc struct {
-	pid           int
-	comm, cmdline string
-	cpu           time.Duration
-}
+// procName is what a Match looks at.
+type procName struct{ comm, cmdline string }
 
-// scan lists the running processes with their names and CPU time.
-func scan() []proc {
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	out := make([]proc, 0, len(dirs))
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
+// refreshNames lists the running processes and reads the names of those not seen before, once
+// (PostgreSQL's at every sample): only the CPU time of matching processes is read each time. (Reading three files of every
+// process four times a second cost the harness more CPU than a service under light load, on a
+// machine where a system call costs microseconds.)
+func (s *Sampler) refreshNames() {
+	for _, pid := range s.renamed {
+		delete(s.names, pid)
+	}
+	s.renamed = s.renamed[:0]
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	running := make(map[int]bool, len(entries))
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
+		running[pid] = true
+		if _, ok := s.names[pid]; ok {
+			continue
+		}
+		d := "/proc/" + e.Name()
 		comm, err := os.ReadFile(d + "/comm")
 		if err != nil {
 			continue
 		}
 		cmd, _ := os.ReadFile(d + "/cmdline")
-		cpu, err := Ticks(pid)
-		if err != nil {
-			continue
+		n := procName{comm: strings.TrimSpace(string(comm)), cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))}
+		s.names[pid] = n
+		if n.comm == "postgres" {
+			// A PostgreSQL process names its database only once it has connected (a backend
+			// after its start-up packet, an autovacuum worker after it picked a database), so
+			// its names are read again at every sample.
+			s.renamed = append(s.renamed, pid)
 		}
-		out = append(out, proc{pid: pid, comm: strings.TrimSpace(string(comm)),
-			cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " ")), cpu: cpu})
 	}
-	return out
+	for pid := range s.names {
+		if !running[pid] {
+			delete(s.names, pid)
+		}
+	}
 }
 
 // PostgresFor matches the PostgreSQL server processes that work for database db: its backends
