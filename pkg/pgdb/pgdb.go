@@ -1,6 +1,7 @@
 // Package pgdb owns the PostgreSQL plumbing every service shares: the connection pool (one schema
 // per service on the search_path, OpenTelemetry tracing), embedded SQL migrations applied under an
-// advisory lock, a transaction helper, and SQLSTATE-based error classification.
+// advisory lock, transaction helpers (InTx, and InBatchTx for pipelined ones), and SQLSTATE-based
+// error classification.
 //
 // It must not import service code, gRPC or NATS: callers map its answers (UniqueViolation,
 // IsUnavailable) to their own errors.
@@ -58,6 +59,53 @@ func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("pgdb: ping: %w", err)
 	}
 	return pool, nil
+}
+
+// InBatchTx runs fn on a pooled connection for a transaction whose statements fn sends in
+// pipelined batches (SendBatch), a round trip per batch instead of per statement: BEGIN is the
+// first statement of its first batch and COMMIT the last of its last (read with ReadCommit), as
+// plain statements, since pgx.Tx would send COMMIT on its own, a round trip more. The statements
+// of a batch still run one after the other, and after a failing one the server skips the rest of
+// its batch and refuses to commit the aborted transaction. On every way out of fn but a commit
+// (an error, a failed statement, a panic) InBatchTx rolls the transaction back; a connection on
+// which even that fails is closed rather than pooled, which ends the transaction too.
+func InBatchTx(ctx context.Context, pool *pgxpool.Pool, fn func(conn *pgxpool.Conn) error) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("pgdb: acquire connection: %w", err)
+	}
+	// Release closes a connection that is still in a transaction.
+	defer conn.Release()
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+	}()
+	return fn(conn)
+}
+
+// SendBatch sends b on conn, hands its results to read and closes them; read's error, when it
+// returns one, comes before Close's.
+func SendBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	br := conn.SendBatch(ctx, b)
+	err := read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ReadCommit reads the result of a COMMIT queued in a batch. A COMMIT of a transaction that
+// failed answers ROLLBACK without an error; ReadCommit returns pgx.ErrTxCommitRollback then.
+func ReadCommit(br pgx.BatchResults) error {
+	tag, err := br.Exec()
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("commit: %w", pgx.ErrTxCommitRollback)
+	}
+	return nil
 }
 
 // InTx runs fn in a READ COMMITTED transaction and commits when fn returns nil; otherwise, or when

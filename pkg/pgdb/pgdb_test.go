@@ -207,6 +207,145 @@ func TestInTx(t *testing.T) {
 	})
 }
 
+func TestInBatchTx(t *testing.T) {
+	t.Parallel()
+	pool := connect(t, testkit.NewDatabase(t), "public")
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	count := func(id int) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM items WHERE id = $1", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// insert sends BEGIN and the insert of id as one batch and, when commit is set, COMMIT as a
+	// second.
+	insert := func(conn *pgxpool.Conn, id int, commit bool) error {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b.Queue("INSERT INTO items VALUES ($1)", id)
+		if err := SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			_, err := br.Exec()
+			return err
+		}); err != nil || !commit {
+			return err
+		}
+		b = &pgx.Batch{}
+		b.Queue("COMMIT")
+		return SendBatch(ctx, conn, b, ReadCommit)
+	}
+	idle := func() {
+		t.Helper()
+		if n := pool.Stat().AcquiredConns(); n != 0 {
+			t.Fatalf("%d connections still acquired", n)
+		}
+	}
+
+	t.Run("commits what fn commits", func(t *testing.T) {
+		if err := InBatchTx(ctx, pool, func(conn *pgxpool.Conn) error { return insert(conn, 1, true) }); err != nil {
+			t.Fatal(err)
+		}
+		if count(1) != 1 {
+			t.Fatal("row not committed")
+		}
+		idle()
+	})
+
+	t.Run("rolls back when fn returns before COMMIT", func(t *testing.T) {
+		errBoom := errors.New("boom")
+		opened := pool.Stat().NewConnsCount()
+		err := InBatchTx(ctx, pool, func(conn *pgxpool.Conn) error {
+			if err := insert(conn, 2, false); err != nil {
+				return err
+			}
+			return errBoom
+		})
+		if !errors.Is(err, errBoom) {
+			t.Fatalf("InBatchTx error = %v, want boom", err)
+		}
+		if count(2) != 0 {
+			t.Fatal("row of an unfinished transaction was committed")
+		}
+		// The connection was rolled back and went back to the pool, to serve count above,
+		// rather than being closed (which pgxpool does with one released in a transaction).
+		if n := pool.Stat().NewConnsCount() - opened; n != 0 {
+			t.Fatalf("%d new connections opened, want the rolled-back one reused", n)
+		}
+		idle()
+	})
+
+	t.Run("rolls back on panic", func(t *testing.T) {
+		func() {
+			defer func() { _ = recover() }()
+			_ = InBatchTx(ctx, pool, func(conn *pgxpool.Conn) error {
+				if err := insert(conn, 3, false); err != nil {
+					return err
+				}
+				panic("handler bug")
+			})
+		}()
+		if count(3) != 0 {
+			t.Fatal("row of a panicking transaction was committed")
+		}
+		idle()
+	})
+
+	t.Run("a failed statement skips the rest of its batch", func(t *testing.T) {
+		err := InBatchTx(ctx, pool, func(conn *pgxpool.Conn) error {
+			b := &pgx.Batch{}
+			b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+			b.Queue("INSERT INTO items VALUES (4)")
+			b.Queue("INSERT INTO items VALUES (1)") // taken
+			b.Queue("COMMIT")
+			return SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+				for range 3 {
+					if _, err := br.Exec(); err != nil {
+						return err
+					}
+				}
+				return ReadCommit(br)
+			})
+		})
+		if c, ok := UniqueViolation(err); !ok || c != "items_pkey" {
+			t.Fatalf("UniqueViolation(%v) = %q, %v", err, c, ok)
+		}
+		if count(4) != 0 {
+			t.Fatal("row of a failed batch was committed")
+		}
+		idle()
+	})
+
+	t.Run("ReadCommit reports a COMMIT that rolled back", func(t *testing.T) {
+		err := InBatchTx(ctx, pool, func(conn *pgxpool.Conn) error {
+			if err := insert(conn, 5, false); err != nil {
+				return err
+			}
+			// An error in its own round trip leaves the transaction aborted; COMMIT then answers
+			// ROLLBACK without an error.
+			if _, err := conn.Exec(ctx, "SELECT 1/0"); err == nil {
+				return errors.New("division by zero succeeded")
+			}
+			b := &pgx.Batch{}
+			b.Queue("COMMIT")
+			return SendBatch(ctx, conn, b, ReadCommit)
+		})
+		if !errors.Is(err, pgx.ErrTxCommitRollback) {
+			t.Fatalf("InBatchTx error = %v, want ErrTxCommitRollback", err)
+		}
+		if count(5) != 0 {
+			t.Fatal("row of an aborted transaction was committed")
+		}
+		idle()
+	})
+}
+
 func TestUniqueViolation(t *testing.T) {
 	t.Parallel()
 	pool := connect(t, testkit.NewDatabase(t), "public")

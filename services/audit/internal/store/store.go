@@ -127,87 +127,65 @@ func (s *Store) Append(ctx context.Context, e audit.Entry) (rec audit.Record, du
 // lock, one look-up of the tail, one insert), skipping entries whose event is already recorded
 // (redelivered) or repeated within the batch. It returns how many it added.
 //
-// The transaction takes two round trips: BEGIN, the lock and both look-ups go as one pipeline,
-// the insert and COMMIT as a second (statement by statement it was seven, and on a machine where
-// every round trip costs tens of microseconds of system time on both sides, round trips were
-// most of an append's cost). The statements of a pipeline still run one after the other, so the
-// look-ups run under the lock; an insert that fails leaves nothing to commit, as PostgreSQL skips
-// the rest of a pipeline after an error. BEGIN and COMMIT are plain statements (pgx.Tx would send
-// COMMIT on its own), so the transaction is ended here on every other way out.
-func (s *Store) AppendBatch(ctx context.Context, es []audit.Entry) (added int, err error) {
+// The transaction takes two round trips (pgdb.InBatchTx): BEGIN, the lock and both look-ups go
+// as one batch, the insert and COMMIT as a second (statement by statement it was seven, and on a
+// machine where every round trip costs tens of microseconds of system time on both sides, round
+// trips were most of an append's cost). The look-ups still run under the lock.
+func (s *Store) AppendBatch(ctx context.Context, es []audit.Entry) (int, error) {
 	if len(es) == 0 {
 		return 0, nil
 	}
-	defer func() {
-		if err != nil {
-			added, err = 0, fmt.Errorf("store: append %d events: %w", len(es), err)
-		}
-	}()
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("acquire connection: %w", err)
-	}
-	// Release closes, rather than pools, a connection still in a transaction (if the ROLLBACK
-	// below failed), which ends the transaction too.
-	defer conn.Release()
-	defer func() {
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-	}()
-
 	ids := make([]string, len(es))
 	for i, e := range es {
 		ids[i] = e.EventID
 	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	// Held until commit: every replica's appends, and their reads of the tail, take turns.
-	b.Queue("SELECT pg_advisory_xact_lock($1)", appendLockKey)
-	b.Queue("SELECT event_id::text FROM audit_events WHERE event_id = ANY($1::uuid[])", ids)
-	b.Queue("SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1")
-	br := conn.SendBatch(ctx, b)
-	known, tail, err := readAppendChecks(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, err
-	}
-
-	seen := make(map[string]bool, len(es))
-	for _, id := range known {
-		seen[id] = true
-	}
 	var recs []audit.Record
-	for _, e := range es {
-		if seen[e.EventID] {
-			continue
+	err := pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		// Held until commit: every replica's appends, and their reads of the tail, take turns.
+		b.Queue("SELECT pg_advisory_xact_lock($1)", appendLockKey)
+		b.Queue("SELECT event_id::text FROM audit_events WHERE event_id = ANY($1::uuid[])", ids)
+		b.Queue("SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1")
+		var known []string
+		var tail audit.Link
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) (err error) {
+			known, tail, err = readAppendChecks(br)
+			return err
+		}); err != nil {
+			return err
 		}
-		seen[e.EventID] = true
-		rec := audit.Chain(tail, e)
-		tail = rec.Head()
-		recs = append(recs, rec)
-	}
 
-	b = &pgx.Batch{}
-	if len(recs) > 0 {
-		queueInsert(b, recs)
-	}
-	b.Queue("COMMIT")
-	br = conn.SendBatch(ctx, b)
-	if len(recs) > 0 {
-		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			return 0, fmt.Errorf("insert records: %w", err)
+		seen := make(map[string]bool, len(es))
+		for _, id := range known {
+			seen[id] = true
 		}
-	}
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return 0, fmt.Errorf("commit: %w", err)
-	}
-	if err := br.Close(); err != nil {
-		return 0, err
+		for _, e := range es {
+			if seen[e.EventID] {
+				continue
+			}
+			seen[e.EventID] = true
+			rec := audit.Chain(tail, e)
+			tail = rec.Head()
+			recs = append(recs, rec)
+		}
+
+		b = &pgx.Batch{}
+		if len(recs) > 0 {
+			queueInsert(b, recs)
+		}
+		b.Queue("COMMIT")
+		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if len(recs) > 0 {
+				if _, err := br.Exec(); err != nil {
+					return fmt.Errorf("insert records: %w", err)
+				}
+			}
+			return pgdb.ReadCommit(br)
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: append %d events: %w", len(es), err)
 	}
 	return len(recs), nil
 }

@@ -215,64 +215,47 @@ func (s *Store) Create(ctx context.Context, c *customer.Customer, in CreateInput
 // other, so the check runs under the locks as before, and a failing insert leaves nothing to
 // commit: PostgreSQL skips the rest of a batch after an error, and refuses to commit an aborted
 // transaction.
-//
-// BEGIN and COMMIT are plain statements in the batches (pgx.Tx would send COMMIT on its own), so
-// insert ends the transaction itself on every other way out.
 func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput, actor Actor) (existingID string, err error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return "", fmt.Errorf("acquire connection: %w", err)
-	}
-	// Release closes, rather than pools, a connection still in a transaction (if the ROLLBACK
-	// below failed), which ends the transaction too.
-	defer conn.Release()
-	defer func() {
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			_, _ = conn.Exec(ctx, "ROLLBACK")
+	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		if in.RequestID != "" {
+			b.Queue(claimSQL, actor.UserID, in.RequestID, in.RequestHash, c.ID)
 		}
-	}()
+		queueDuplicateCheck(b, c)
+		var claimed bool
+		var dup *customer.DuplicateError
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) (err error) {
+			claimed, dup, err = readChecks(br, in.RequestID != "")
+			return err
+		}); err != nil {
+			return err
+		}
+		if !claimed {
+			existingID, err = priorRequest(ctx, conn, actor.UserID, in)
+			return err
+		}
+		if dup.ExactUSCC || (len(dup.Candidates) > 0 && !in.ConfirmNotDuplicate) {
+			return dup
+		}
 
-	b := &pgx.Batch{}
-	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-	if in.RequestID != "" {
-		b.Queue(claimSQL, actor.UserID, in.RequestID, in.RequestHash, c.ID)
-	}
-	queueDuplicateCheck(b, c)
-	br := conn.SendBatch(ctx, b)
-	claimed, dup, err := readChecks(br, in.RequestID != "")
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", err
-	}
-	if !claimed {
-		return priorRequest(ctx, conn, actor.UserID, in)
-	}
-	if dup.ExactUSCC || (len(dup.Candidates) > 0 && !in.ConfirmNotDuplicate) {
-		return "", dup
-	}
-
-	vals, err := values(c)
-	if err != nil {
-		return "", err
-	}
-	ev, err := s.event(ctx, "created", nil, c, actor)
-	if err != nil {
-		return "", err
-	}
-	b = &pgx.Batch{}
-	b.Queue(`INSERT INTO customers (`+columns+`, name_key) VALUES (`+placeholders(len(vals)+1)+`)`, append(vals, c.NameKey())...)
-	if err := outbox.Queue(b, ev); err != nil {
-		return "", err
-	}
-	b.Queue("COMMIT")
-	br = conn.SendBatch(ctx, b)
-	err = readInsert(br, ev.GetId())
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	return "", err
+		vals, err := values(c)
+		if err != nil {
+			return err
+		}
+		ev, err := s.event(ctx, "created", nil, c, actor)
+		if err != nil {
+			return err
+		}
+		b = &pgx.Batch{}
+		b.Queue(`INSERT INTO customers (`+columns+`, name_key) VALUES (`+placeholders(len(vals)+1)+`)`, append(vals, c.NameKey())...)
+		if err := outbox.Queue(b, ev); err != nil {
+			return err
+		}
+		b.Queue("COMMIT")
+		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error { return readInsert(br, ev.GetId()) })
+	})
+	return existingID, err
 }
 
 // readChecks reads the results of the first batch of insert: BEGIN, the claim (when there is a
@@ -306,15 +289,7 @@ func readInsert(br pgx.BatchResults, eventID string) error {
 	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("outbox: add event %s: %w", eventID, err)
 	}
-	tag, err := br.Exec()
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	// COMMIT of a transaction that failed answers ROLLBACK, without an error.
-	if tag.String() != "COMMIT" {
-		return fmt.Errorf("commit: %w", pgx.ErrTxCommitRollback)
-	}
-	return nil
+	return pgdb.ReadCommit(br)
 }
 
 // claimSQL records a create's request id; it inserts nothing when an earlier request has the id,
