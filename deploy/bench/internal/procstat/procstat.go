@@ -108,13 +108,12 @@ type Sampler struct {
 	groups []Group
 	every  time.Duration
 
-	mu      sync.Mutex
-	names   map[int]procName // each process's names, read when it is first seen
-	renamed []int            // processes whose names are read at every sample
-	first   map[string]map[int]time.Duration
-	last    map[string]map[int]time.Duration
-	stop    context.CancelFunc
-	done    chan struct{}
+	mu    sync.Mutex
+	names map[int]procName // each process's names, read when it is first seen
+	first map[string]map[int]time.Duration
+	last  map[string]map[int]time.Duration
+	stop  context.CancelFunc
+	done  chan struct{}
 }
 
 // Start samples the groups now and then every interval until Stop.
@@ -212,10 +211,6 @@ type procName struct{ comm, cmdline string }
 // process four times a second cost the harness more CPU than a service under light load, on a
 // machine where a system call costs microseconds.)
 func (s *Sampler) refreshNames() {
-	for _, pid := range s.renamed {
-		delete(s.names, pid)
-	}
-	s.renamed = s.renamed[:0]
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return
@@ -227,7 +222,10 @@ func (s *Sampler) refreshNames() {
 			continue
 		}
 		running[pid] = true
-		if _, ok := s.names[pid]; ok {
+		// A PostgreSQL process names its database only once it has connected (a backend after
+		// its start-up packet, an autovacuum worker after it picked a database): its names are
+		// read at every sample.
+		if n, ok := s.names[pid]; ok && n.comm != "postgres" {
 			continue
 		}
 		d := "/proc/" + e.Name()
@@ -236,14 +234,8 @@ func (s *Sampler) refreshNames() {
 			continue
 		}
 		cmd, _ := os.ReadFile(d + "/cmdline")
-		n := procName{comm: strings.TrimSpace(string(comm)), cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))}
-		s.names[pid] = n
-		if n.comm == "postgres" {
-			// A PostgreSQL process names its database only once it has connected (a backend
-			// after its start-up packet, an autovacuum worker after it picked a database), so
-			// its names are read again at every sample.
-			s.renamed = append(s.renamed, pid)
-		}
+		s.names[pid] = procName{comm: strings.TrimSpace(string(comm)),
+			cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))}
 	}
 	for pid := range s.names {
 		if !running[pid] {
