@@ -3,7 +3,6 @@ package events_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -37,10 +36,7 @@ func consumeBatch(t *testing.T, js jetstream.JetStream, nc *nats.Conn, cfg event
 func TestConsumeBatchHandlesEachEventOnceInOrderAndInBatches(t *testing.T) {
 	t.Parallel()
 	nc, js, s := broker(t)
-	var evs []*eventsv1.Event
-	for i := range 120 {
-		evs = append(evs, newEvent(t, context.Background(), fmt.Sprintf("C%03d", i)))
-	}
+	evs := newEvents(t, 120)
 	publish(t, js, evs[:100]...) // waiting before the consumer starts: they come in batches
 
 	var mu sync.Mutex
@@ -94,10 +90,7 @@ func TestConsumeBatchHandlesEachEventOnceInOrderAndInBatches(t *testing.T) {
 func TestConsumeBatchIsolatesABadEvent(t *testing.T) {
 	t.Parallel()
 	nc, js, s := broker(t)
-	var evs []*eventsv1.Event
-	for i := range 10 {
-		evs = append(evs, newEvent(t, context.Background(), fmt.Sprintf("C%d", i)))
-	}
+	evs := newEvents(t, 10)
 	bad := newEvent(t, context.Background(), "BAD")
 	publish(t, js, evs[:5]...)
 	publish(t, js, bad)
@@ -183,10 +176,7 @@ func TestConsumeBatchSpacesBatchesByTheInterval(t *testing.T) {
 	}
 
 	// Events that follow within the interval wait for it and come in one batch.
-	var evs []*eventsv1.Event
-	for i := range 20 {
-		evs = append(evs, newEvent(t, context.Background(), fmt.Sprintf("C%02d", i)))
-	}
+	evs := newEvents(t, 20)
 	publish(t, js, evs...)
 	eventually(t, 10*time.Second, "all events handled and acked", func() bool {
 		return handled() == 21 && consumerDone(t, s, "spaced")
@@ -206,10 +196,7 @@ func TestConsumeBatchSpacesBatchesByTheInterval(t *testing.T) {
 func TestConsumeBatchWorksOffABacklogWithoutPause(t *testing.T) {
 	t.Parallel()
 	nc, js, s := broker(t)
-	var evs []*eventsv1.Event
-	for i := range 250 {
-		evs = append(evs, newEvent(t, context.Background(), fmt.Sprintf("C%03d", i)))
-	}
+	evs := newEvents(t, 250)
 	publish(t, js, evs...) // waiting before the consumer starts: a backlog
 
 	const interval = 5 * time.Second

@@ -3,7 +3,6 @@ package events_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -175,10 +174,7 @@ func consumerDone(t *testing.T, s jetstream.Stream, durable string) bool {
 func TestConsumeHandlesEachEventOnce(t *testing.T) {
 	t.Parallel()
 	nc, js, s := broker(t)
-	var evs []*eventsv1.Event
-	for i := range 50 {
-		evs = append(evs, newEvent(t, context.Background(), fmt.Sprintf("C%d", i)))
-	}
+	evs := newEvents(t, 50)
 	publish(t, js, evs[:25]...)
 
 	var seen counter

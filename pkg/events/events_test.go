@@ -3,6 +3,7 @@ package events_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -34,6 +35,16 @@ func newEvent(t *testing.T, ctx context.Context, entityID string) *eventsv1.Even
 		t.Fatal(err)
 	}
 	return ev
+}
+
+// newEvents returns n events of the entities C000, C001, ….
+func newEvents(t *testing.T, n int) []*eventsv1.Event {
+	t.Helper()
+	evs := make([]*eventsv1.Event, n)
+	for i := range evs {
+		evs[i] = newEvent(t, context.Background(), fmt.Sprintf("C%03d", i))
+	}
+	return evs
 }
 
 func TestNewFillsEnvelope(t *testing.T) {

@@ -183,10 +183,7 @@ func benchInsertSelect(b *testing.B) {
 // removeInvalid regenerates a benchmark file without its invalid rows (for all-or-nothing).
 func removeInvalid(b *testing.B, format string, _ []byte) []byte {
 	b.Helper()
-	rows := make([][]string, 0, benchRows)
-	for i := range benchRows {
-		rows = append(rows, importRow(2*benchRows+i))
-	}
+	rows := importRows(2*benchRows, benchRows)
 	if format != "csv" {
 		b.Fatal("all-or-nothing benchmark is CSV only")
 	}

@@ -35,6 +35,15 @@ func importRow(n int) []string {
 		fmt.Sprintf("c%d@example.com", n), "浙江", "杭州市", "51-200人", "潜在", "批量导入"}
 }
 
+// importRows returns n import rows, numbered from first.
+func importRows(first, n int) [][]string {
+	rows := make([][]string, n)
+	for i := range rows {
+		rows[i] = importRow(first + i)
+	}
+	return rows
+}
+
 func csvFile(rows ...[]string) []byte {
 	var b strings.Builder
 	w := csv.NewWriter(&b)
@@ -237,10 +246,7 @@ func TestImportRerunCreatesNothing(t *testing.T) {
 	t.Parallel()
 	st, pool := newStore(t)
 	tr := store.NewTransfer(st)
-	var rows [][]string
-	for i := range 30 {
-		rows = append(rows, importRow(100+i))
-	}
+	rows := importRows(100, 30)
 	data := csvFile(rows...)
 	first := runImport(t, tr, store.ModeValidOnly, "a.csv", data)
 	before := take(t, pool)
@@ -350,10 +356,7 @@ func TestImportRedoesBatchesAfterAConcurrentCreate(t *testing.T) {
 	st, pool := newStore(t)
 	tr := store.NewTransfer(st)
 	store.SetImportBatch(tr, 5)
-	var rows [][]string
-	for i := range 30 {
-		rows = append(rows, importRow(3000+i))
-	}
+	rows := importRows(3000, 30)
 	var mu sync.Mutex
 	var rival string
 	store.BeforeImportInsert(tr, func(ctx context.Context, firstRow int) {
@@ -403,10 +406,7 @@ func TestImportResumesAfterAnInterruption(t *testing.T) {
 	st, pool := newStore(t)
 	tr := store.NewTransfer(st)
 	store.SetImportBatch(tr, 5)
-	var rows [][]string
-	for i := range 40 {
-		rows = append(rows, importRow(5000+i))
-	}
+	rows := importRows(5000, 40)
 	queued := queueImport(t, tr, store.ModeValidOnly, "stop.csv", csvFile(rows...))
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -616,10 +616,7 @@ func TestExportCustomersPagesEverything(t *testing.T) {
 	st, pool := newStore(t)
 	tr := store.NewTransfer(st)
 	ctx := context.Background()
-	var rows [][]string
-	for i := range 2500 {
-		rows = append(rows, importRow(i))
-	}
+	rows := importRows(0, 2500)
 	if job := runImport(t, tr, store.ModeValidOnly, "a.csv", csvFile(rows...)); job.Created != 2500 {
 		t.Fatalf("import: %+v", job)
 	}
