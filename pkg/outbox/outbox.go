@@ -3,6 +3,8 @@
 // pending rows to JetStream, waits for the acks and marks them published. NATS down means events
 // wait in the table while writes keep working; a crash between publish and commit means the row
 // is published again, and the JetStream duplicate window drops the copy (Nats-Msg-Id = event id).
+// The relay learns of new rows from Commits, a tracer on the process's own pool that sees their
+// transactions commit, and polls for the rest (docs/adr/0002-in-process-relay-wake-up.md).
 //
 // It imports pgx, NATS and package events; it must not import service code. The table lives in
 // the service's own schema: apply Migrations with pgdb.Migrate(ctx, pool, schema, "outbox",
@@ -33,18 +35,9 @@ func migrations() fs.FS {
 	return sub
 }
 
-// Channel returns the LISTEN/NOTIFY channel that Add notifies and the relay of schema listens on.
-func Channel(schema string) string {
-	return "outbox_" + schema
-}
-
-// addSQL inserts the row and notifies the relay in one round trip. The notification is delivered
-// at commit, and not at all on rollback, which is exactly when the relay should look. The channel
-// is named after current_schema(), the schema where the unqualified table outbox is found.
-const addSQL = `WITH ins AS (
-	INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3) RETURNING 1
-)
-SELECT pg_notify('outbox_' || current_schema(), '') FROM ins`
+// addSQL inserts an event. Commits recognises it by its text, to wake the relay when the
+// transaction commits.
+const addSQL = `INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)`
 
 // Add stores ev in the outbox within tx, the caller's transaction that writes the business rows,
 // so the event exists if and only if the change commits. The connection's search_path must start

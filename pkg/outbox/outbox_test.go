@@ -26,11 +26,13 @@ import (
 
 const schema = "svc"
 
-// database returns a pool on a fresh database with the outbox migrated into schema svc.
-func database(tb testing.TB) *pgxpool.Pool {
+// database returns a pool on a fresh database with the outbox migrated into schema svc, and the
+// Commits installed on it, as a service's.
+func database(tb testing.TB) (*pgxpool.Pool, *outbox.Commits) {
 	tb.Helper()
 	ctx := context.Background()
-	pool, err := pgdb.Connect(ctx, testkit.NewDatabase(tb), schema)
+	commits := outbox.NewCommits()
+	pool, err := pgdb.Connect(ctx, testkit.NewDatabase(tb), schema, commits)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func database(tb testing.TB) *pgxpool.Pool {
 	if err := pgdb.Migrate(ctx, pool, schema, "outbox", outbox.Migrations); err != nil {
 		tb.Fatal(err)
 	}
-	return pool
+	return pool, commits
 }
 
 // connect connects to a NATS server the way services do (never giving up) and ensures the stream.
@@ -204,12 +206,12 @@ func eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 
 func TestRelayPublishesCommittedNeverRolledBack(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, commits := database(t)
 	_, js := connect(t, testkit.StartNATS(t))
-	// Polling once an hour: only the notifications of Add can make this test pass in time.
-	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: time.Hour}, testLogger(t))
+	// Polling once an hour: only Commits can make this test pass in time.
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, Commits: commits, PollInterval: time.Hour}, testLogger(t))
 	run(t, r)
-	time.Sleep(200 * time.Millisecond) // let the relay's first round and LISTEN happen
+	time.Sleep(200 * time.Millisecond) // let the relay's first round happen
 
 	committed := addCommitted(t, pool, 10)
 	rolledBack := newEvent(t, 99)
@@ -260,11 +262,11 @@ func TestRelayPublishesCommittedNeverRolledBack(t *testing.T) {
 func TestQueuedEventsFollowTheirTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := database(t)
+	pool, commits := database(t)
 	_, js := connect(t, testkit.StartNATS(t))
-	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: time.Hour}, testLogger(t))
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, Commits: commits, PollInterval: time.Hour}, testLogger(t))
 	run(t, r)
-	time.Sleep(200 * time.Millisecond) // let the relay's first round and LISTEN happen
+	time.Sleep(200 * time.Millisecond) // let the relay's first round happen
 
 	send := func(ev *eventsv1.Event, commit bool) {
 		t.Helper()
@@ -303,10 +305,10 @@ func TestQueuedEventsFollowTheirTransaction(t *testing.T) {
 
 func TestRelayRepublishIsDeduplicated(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, commits := database(t)
 	_, js := connect(t, testkit.StartNATS(t))
 	ids := addCommitted(t, pool, 20)
-	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: 50 * time.Millisecond}, testLogger(t))
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, Commits: commits, PollInterval: 50 * time.Millisecond}, testLogger(t))
 	run(t, r)
 	eventually(t, 5*time.Second, "all published", func() bool { return pending(t, r) == 0 })
 
@@ -320,12 +322,12 @@ func TestRelayRepublishIsDeduplicated(t *testing.T) {
 
 func TestRelaySurvivesNATSOutage(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, commits := database(t)
 	dir := t.TempDir()
 	srv := testkit.StartNATSAt(t, 0, dir)
 	port := srv.Addr().(*net.TCPAddr).Port
 	nc, js := connect(t, srv.ClientURL())
-	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: 50 * time.Millisecond}, testLogger(t))
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, Commits: commits, PollInterval: 50 * time.Millisecond}, testLogger(t))
 	run(t, r)
 
 	srv.Shutdown()
@@ -353,14 +355,16 @@ func TestRelaySurvivesNATSOutage(t *testing.T) {
 
 func TestTwoRelaysPublishEachRowOnce(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, commits := database(t)
 	url := testkit.StartNATS(t)
 	_, js1 := connect(t, url)
 	_, js2 := connect(t, url)
 	ids := addCommitted(t, pool, 200)
+	// r1 is woken by the writes, r2 only polls, as a replica in another process would.
 	cfg := outbox.RelayConfig{Schema: schema, BatchSize: 7, PollInterval: 50 * time.Millisecond}
-	r1 := outbox.NewRelay(pool, js1, cfg, testLogger(t))
 	r2 := outbox.NewRelay(pool, js2, cfg, testLogger(t))
+	cfg.Commits = commits
+	r1 := outbox.NewRelay(pool, js1, cfg, testLogger(t))
 	run(t, r1)
 	run(t, r2)
 
@@ -392,10 +396,10 @@ func TestTwoRelaysPublishEachRowOnce(t *testing.T) {
 
 func TestRelayDeletesOldPublishedRows(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, commits := database(t)
 	_, js := connect(t, testkit.StartNATS(t))
 	addCommitted(t, pool, 5)
-	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, PollInterval: 50 * time.Millisecond, Retention: time.Millisecond}, testLogger(t))
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, Commits: commits, PollInterval: 50 * time.Millisecond, Retention: time.Millisecond}, testLogger(t))
 	run(t, r)
 	eventually(t, 10*time.Second, "published rows deleted", func() bool {
 		var n int
@@ -411,7 +415,7 @@ func TestRelayDeletesOldPublishedRows(t *testing.T) {
 
 func TestAddRejectsBadEvents(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, _ := database(t)
 	tests := map[string]*eventsv1.Event{
 		"incomplete":  {Id: "x"},
 		"id not uuid": {Id: "not-a-uuid", Type: "customer.created", Source: "customer", Subject: "C1"},
@@ -442,7 +446,7 @@ func TestAddRejectsBadEvents(t *testing.T) {
 
 func TestRunRejectsBadConfig(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, _ := database(t)
 	_, js := connect(t, testkit.StartNATS(t))
 	for name, cfg := range map[string]outbox.RelayConfig{
 		"no schema":      {},
@@ -465,7 +469,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 func BenchmarkRelay(b *testing.B) {
 	for _, batch := range []int{100, 500} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			pool := database(b)
+			pool, commits := database(b)
 			_, js := connect(b, testkit.StartNATS(b))
 			evs := make([]*eventsv1.Event, b.N)
 			for i := range evs {
@@ -484,7 +488,7 @@ func BenchmarkRelay(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, BatchSize: batch}, nil)
+			r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, Commits: commits, BatchSize: batch}, nil)
 			b.ResetTimer()
 			start := time.Now()
 			run(b, r)
@@ -506,12 +510,12 @@ func BenchmarkRelay(b *testing.B) {
 
 func TestRelayOutageUnderLoad(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, commits := database(t)
 	dir := t.TempDir()
 	srv := testkit.StartNATSAt(t, 0, dir)
 	port := srv.Addr().(*net.TCPAddr).Port
 	_, js := connect(t, srv.ClientURL())
-	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, BatchSize: 20, PollInterval: 50 * time.Millisecond}, testLogger(t))
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, Commits: commits, BatchSize: 20, PollInterval: 50 * time.Millisecond}, testLogger(t))
 	run(t, r)
 
 	// Writers keep committing through the outage: NATS goes away while batches are in flight.
@@ -556,14 +560,13 @@ func TestRelayOutageUnderLoad(t *testing.T) {
 
 func TestRelaySpacesRoundsByTheInterval(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, commits := database(t)
 	_, js := connect(t, testkit.StartNATS(t))
 	const interval = 2 * time.Second
-	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, RoundInterval: interval, PollInterval: time.Hour}, testLogger(t))
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, Commits: commits, RoundInterval: interval, PollInterval: time.Hour}, testLogger(t))
 	run(t, r)
-	// The relay runs a round when it starts and another when its LISTEN is up, an interval
-	// later; let the next write come after a quiet interval.
-	time.Sleep(2*interval + 200*time.Millisecond)
+	// The relay runs a round when it starts; let the next write come after a quiet interval.
+	time.Sleep(interval + 200*time.Millisecond)
 
 	// A write after a quiet time is published at once, not after the interval.
 	added := time.Now()
@@ -595,11 +598,11 @@ func TestRelaySpacesRoundsByTheInterval(t *testing.T) {
 
 func TestRelayDrainsABacklogWithoutPause(t *testing.T) {
 	t.Parallel()
-	pool := database(t)
+	pool, commits := database(t)
 	_, js := connect(t, testkit.StartNATS(t))
 	ids := addCommitted(t, pool, 250)
 	const interval = 5 * time.Second
-	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, BatchSize: 100, RoundInterval: interval, PollInterval: time.Hour}, testLogger(t))
+	r := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: schema, Commits: commits, BatchSize: 100, RoundInterval: interval, PollInterval: time.Hour}, testLogger(t))
 	start := time.Now()
 	run(t, r)
 	eventually(t, 20*time.Second, "the backlog published", func() bool { return pending(t, r) == 0 })

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/crmsuite/crm/pkg/events"
@@ -46,19 +45,22 @@ const meterName = "crm/outbox"
 
 // RelayConfig configures a Relay.
 type RelayConfig struct {
-	// Schema is the service's schema holding the outbox table; it also names the channel.
+	// Schema is the service's schema holding the outbox table.
 	Schema string
 	// BatchSize is the most rows one round publishes; default 100.
 	BatchSize int
+	// Commits wakes the relay when its process commits outbox rows (install it on the pool, see
+	// Commits); nil leaves the relay to poll. One Commits per relay.
+	Commits *Commits
 	// RoundInterval is the least time from the start of a round to the start of the next one
-	// that a notification wakes; default DefaultRoundInterval, negative for none. Every
-	// committed write notifies the relay; under a stream of writes it publishes them in fewer,
-	// larger rounds (each a transaction and a commit, the bulk of a small round's cost) instead
-	// of one round per notification, at the price of at most this much latency. A write after a
-	// quiet interval is published at once, and a backlog (full rounds) without pause.
+	// that a commit wakes; default DefaultRoundInterval, negative for none. Under a stream of
+	// writes the relay publishes them in fewer, larger rounds (each a transaction and a commit,
+	// the bulk of a small round's cost) instead of one round per commit, at the price of at most
+	// this much latency. A write after a quiet interval is published at once, and a backlog (full
+	// rounds) without pause.
 	RoundInterval time.Duration
-	// PollInterval is how often the relay looks for rows without being notified (a notification
-	// can be missed while its connection is re-established); default 1s.
+	// PollInterval is how often the relay looks for rows without being woken: rows written by
+	// other processes or by a connection without Commits; default 1s.
 	PollInterval time.Duration
 	// PublishTimeout is how long a round waits for the JetStream acks of its batch; default 5s.
 	PublishTimeout time.Duration
@@ -146,10 +148,10 @@ func (r *Relay) validate() error {
 }
 
 // Run publishes pending rows until ctx is done, then returns ctx.Err(); it returns earlier only for
-// an invalid configuration. It listens for the notifications of Add on one dedicated connection
-// (re-acquired after a failure) and polls every PollInterval as a fallback. While NATS or
-// PostgreSQL is unavailable it retries with back-off (capped at 5s) and rows stay pending. A round
-// that has started when ctx is cancelled finishes, so acknowledged rows are marked published.
+// an invalid configuration. It runs a round at start, whenever Commits signals, and every
+// PollInterval. While NATS or PostgreSQL is unavailable it retries with back-off (capped at 5s)
+// and rows stay pending. A round that has started when ctx is cancelled finishes, so acknowledged
+// rows are marked published.
 func (r *Relay) Run(ctx context.Context) error {
 	if err := r.validate(); err != nil {
 		return fmt.Errorf("outbox: relay: %w", err)
@@ -161,11 +163,10 @@ func (r *Relay) Run(ctx context.Context) error {
 		defer func() { _ = reg.Unregister() }()
 	}
 
-	wake := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { r.listen(ctx, wake) })
-
+	var wake <-chan struct{} // nil: never ready
+	if r.cfg.Commits != nil {
+		wake = r.cfg.Commits.c
+	}
 	// Go ≥ 1.23 timers: Reset and Stop need no draining of timer.C.
 	timer := time.NewTimer(r.cfg.PollInterval)
 	defer timer.Stop()
@@ -200,7 +201,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		if wait == 0 {
 			continue
 		}
-		// After a failure only the back-off timer wakes us: every committed write notifies, and
+		// After a failure only the back-off timer wakes us: every committed write signals, and
 		// answering each while NATS is down would spin.
 		wakeCh := wake
 		if failures > 0 {
@@ -213,8 +214,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-timer.C:
 		case <-wakeCh:
 			timer.Stop()
-			// A notification soon after the last round: let the writes of the rest of the
-			// interval join the next round. (A backlog is drained without pause, above.)
+			// A commit soon after the last round: let the writes of the rest of the interval
+			// join the next round. (A backlog is drained without pause, above.)
 			if rest := r.cfg.RoundInterval - time.Since(started); rest > 0 {
 				timer.Reset(rest)
 				select {
@@ -231,62 +232,6 @@ func (r *Relay) Run(ctx context.Context) error {
 // one second and ten minutes.
 func (r *Relay) cleanupInterval() time.Duration {
 	return min(max(r.cfg.Retention/10, time.Second), 10*time.Minute)
-}
-
-// listen keeps a LISTEN on the schema's channel and signals wake for every notification, and
-// once after (re)connecting, to catch up with rows committed while it was not listening.
-func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
-	delay := retryStart
-	for {
-		listening, err := r.listenOnce(ctx, wake)
-		if ctx.Err() != nil {
-			return
-		}
-		if listening {
-			delay = retryStart
-		}
-		r.log.LogAttrs(ctx, slog.LevelWarn, "outbox: listen connection lost, reconnecting",
-			slog.Duration("retry_in", delay), slog.String("error", err.Error()))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, retryMax)
-	}
-}
-
-func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) (listening bool, err error) {
-	pc, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return false, fmt.Errorf("acquire: %w", err)
-	}
-	// Taken out of the pool for good: a connection that is LISTENing must not serve queries for
-	// others, and closing it ends the LISTEN.
-	conn := pc.Hijack()
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = conn.Close(cctx)
-	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{Channel(r.cfg.Schema)}.Sanitize()); err != nil {
-		return false, fmt.Errorf("listen: %w", err)
-	}
-	signal(wake)
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return true, fmt.Errorf("wait for notification: %w", err)
-		}
-		signal(wake)
-	}
-}
-
-// signal wakes the relay unless a wake-up is already pending.
-func signal(wake chan<- struct{}) {
-	select {
-	case wake <- struct{}{}:
-	default:
-	}
 }
 
 // row is one pending outbox row.

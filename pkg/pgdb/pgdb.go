@@ -18,6 +18,7 @@ import (
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -35,9 +36,10 @@ func ValidSchema(name string) error {
 }
 
 // Connect opens a pool to url whose connections have search_path set to <schema>, public, traced
-// with otelpgx (statements without their parameters), and pings the server once. Pool sizes and
-// timeouts are pgx's defaults unless the URL sets them (pool_max_conns, pool_min_conns, …).
-func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
+// with otelpgx (statements without their parameters) and the given tracers (outbox.Commits), and
+// pings the server once. Pool sizes and timeouts are pgx's defaults unless the URL sets them
+// (pool_max_conns, pool_min_conns, …).
+func Connect(ctx context.Context, url, schema string, tracers ...pgx.QueryTracer) (*pgxpool.Pool, error) {
 	if err := ValidSchema(schema); err != nil {
 		return nil, err
 	}
@@ -50,6 +52,9 @@ func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
 	// in the service's schema without an extra round trip.
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize() + ", public"
 	cfg.ConnConfig.Tracer = otelpgx.NewTracer()
+	if len(tracers) > 0 {
+		cfg.ConnConfig.Tracer = multitracer.New(append([]pgx.QueryTracer{cfg.ConnConfig.Tracer}, tracers...)...)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgdb: open pool: %w", err)

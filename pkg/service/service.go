@@ -141,7 +141,9 @@ func serve(ctx context.Context, spec Spec, log *slog.Logger) error {
 		}
 	}()
 
-	pool, err := pgdb.Connect(ctx, config.String("DATABASE_URL", config.DefaultDatabaseURL), spec.Schema)
+	// The relay learns of this process's commits from the pool's tracer.
+	commits := outbox.NewCommits()
+	pool, err := pgdb.Connect(ctx, config.String("DATABASE_URL", config.DefaultDatabaseURL), spec.Schema, commits)
 	if err != nil {
 		return err
 	}
@@ -202,7 +204,7 @@ func serve(ctx context.Context, spec Spec, log *slog.Logger) error {
 		if spec.NoOutbox {
 			return nil
 		}
-		return outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: spec.Schema}, log).Run(gctx)
+		return outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: spec.Schema, Commits: commits}, log).Run(gctx)
 	})
 	for _, consume := range consumers {
 		g.Go(func() error {

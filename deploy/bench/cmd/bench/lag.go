@@ -48,7 +48,7 @@ func (h *harness) scenarioLag(ctx context.Context) (report.Scenario, error) {
 	}
 	s.Notes = append(s.Notes, "Lag is `record_time − event_time` of the audit records of the run's creates: the event's time "+
 		"is taken in the create's transaction just before its commit, the record's time at the start of the audit "+
-		"service's append transaction, both by this machine's clock. The path: outbox row → LISTEN/NOTIFY → relay → "+
+		"service's append transaction, both by this machine's clock. The path: outbox row → commit seen by the relay's tracer in the same process → relay → "+
 		"JetStream (publish, ack) → audit's pull consumer → hash-chained append.")
 	return s, nil
 }

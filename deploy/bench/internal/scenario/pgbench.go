@@ -11,11 +11,9 @@ import (
 // the same transactions, with the same kind of values. Where the service passes values it
 // computed in Go as parameters, the scripts compute them from pgbench's random integers in SQL
 // (string concatenation: microseconds). Differences, all in the database's favour or neutral:
-//   - writes mark their outbox row published at once (published_at = now()) and notify a channel
-//     of their own ('outbox_<schema>_pgbench'), so that the relay of the running service neither
-//     publishes the rows nor wakes for them: its empty round per notification cost about 0.5 ms of
-//     CPU per pgbench transaction on 2026-12-02, which is the suite's cost, not the database's;
-//     the row, its notification and its index entries cost the same;
+//   - writes mark their outbox row published at once (published_at = now()), so that the relay of
+//     the running service, which finds other processes' rows by polling, does not publish them;
+//     the row and its index entries cost the same;
 //   - the update sets the columns that change instead of all 37 to their (mostly unchanged)
 //     values: either way PostgreSQL writes a whole new row version and every index entry;
 //   - the searches read their keyword from a small table first (pgbench cannot hold strings).
@@ -89,10 +87,8 @@ INSERT INTO customers (` + customerColumns + `, name_key) VALUES (
   '', '', '四川省', '成都市', '高新区', '天府大道100号', '51-200', 'potential', 'exhibition',
   NULL, 'u-pgbench', 'pgbench', NULL, '', NULL, now(), 'u-pgbench', now(), 'u-pgbench', now(), 'u-pgbench',
   NULL, '', '', 1, '', NULL, '', '压测' || :tag::text || '-' || :client_id::text || '-' || :seq::text || '科技');
-WITH ins AS (
-  INSERT INTO outbox (event_id, subject, payload, published_at)
-  VALUES (gen_random_uuid(), 'crm.customer.customer.created', convert_to(repeat('x', {{.PayloadCreated}}), 'UTF8'), now()) RETURNING 1
-) SELECT pg_notify('outbox_' || current_schema() || '_pgbench', '') FROM ins;
+INSERT INTO outbox (event_id, subject, payload, published_at)
+  VALUES (gen_random_uuid(), 'crm.customer.customer.created', convert_to(repeat('x', {{.PayloadCreated}}), 'UTF8'), now());
 COMMIT;
 `,
 	// store.Get as an admin (no reach condition; deleted customers included).
@@ -140,10 +136,8 @@ BEGIN;
 SELECT ` + customerColumns + ` FROM customers WHERE id = ` + customerIDSQL + ` AND true AND deleted_at IS NULL FOR UPDATE;
 UPDATE customers SET remarks = '压测更新 ' || :r, version = version + 1, updated_at = now(), updated_by = 'u-admin'
   WHERE id = ` + customerIDSQL + `;
-WITH ins AS (
-  INSERT INTO outbox (event_id, subject, payload, published_at)
-  VALUES (gen_random_uuid(), 'crm.customer.customer.updated', convert_to(repeat('x', {{.PayloadUpdated}}), 'UTF8'), now()) RETURNING 1
-) SELECT pg_notify('outbox_' || current_schema() || '_pgbench', '') FROM ins;
+INSERT INTO outbox (event_id, subject, payload, published_at)
+  VALUES (gen_random_uuid(), 'crm.customer.customer.updated', convert_to(repeat('x', {{.PayloadUpdated}}), 'UTF8'), now());
 COMMIT;
 `,
 	// followup: customerref.Projection.Get (local hit), then store.Create (+ outbox.Add).
@@ -164,10 +158,8 @@ INSERT INTO followups (id, customer_id, contact_name, method, contact_time, kind
   VALUES ('PGBF' || :tag::text || '-' || :client_id::text || '-' || :seq::text, ` + customerIDSQL + `, '刘洋', 'phone', now() - interval '1 hour', 'need_followup',
     '电话沟通了解采购计划，客户预计下季度启动', '', NULL, 'u-pgbench', false, NULL, '', '', now(), 'u-pgbench',
     now(), 'u-pgbench', NULL, '', 1);
-WITH ins AS (
-  INSERT INTO outbox (event_id, subject, payload, published_at)
-  VALUES (gen_random_uuid(), 'crm.followup.followup.created', convert_to(repeat('x', {{.PayloadFollowUp}}), 'UTF8'), now()) RETURNING 1
-) SELECT pg_notify('outbox_' || current_schema() || '_pgbench', '') FROM ins;
+INSERT INTO outbox (event_id, subject, payload, published_at)
+  VALUES (gen_random_uuid(), 'crm.followup.followup.created', convert_to(repeat('x', {{.PayloadFollowUp}}), 'UTF8'), now());
 COMMIT;
 `,
 	// needs store.Pipeline for a team manager.

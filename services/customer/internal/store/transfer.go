@@ -1351,15 +1351,12 @@ func (t *Transfer) buildEvents(ctx context.Context, out []outboxRow, get func(i 
 	return g.Wait()
 }
 
-// copyOutbox writes events into the outbox table with COPY (the columns outbox.Add fills) and
-// notifies the relay once, as outbox.Add does per row.
+// copyOutbox writes events into the outbox table with COPY (the columns outbox.Add fills); the
+// pool's outbox.Commits sees the COPY and wakes the relay when the transaction commits.
 func copyOutbox(ctx context.Context, tx pgx.Tx, evs []outboxRow) error {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"}, []string{"event_id", "subject", "payload"},
 		pgx.CopyFromSlice(len(evs), func(i int) ([]any, error) { return []any{evs[i].id, evs[i].subject, evs[i].payload}, nil })); err != nil {
 		return fmt.Errorf("copy outbox: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, outbox.Channel(Schema)); err != nil {
-		return fmt.Errorf("notify outbox relay: %w", err)
 	}
 	return nil
 }
