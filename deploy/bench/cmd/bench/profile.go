@@ -36,6 +36,8 @@ func (h *harness) profiles(ctx context.Context) error {
 	phases := []profilePhase{
 		{"create", "gRPC creates, 32 workers", []string{"customer", "audit", "followup", "nats"},
 			func(ctx context.Context, d time.Duration) { load.Closed(ctx, 32, d, h.env.CreateGRPC()) }},
+		{"create-rest", "REST creates, 32 workers", []string{"gateway", "customer"},
+			func(ctx context.Context, d time.Duration) { load.Closed(ctx, 32, d, h.env.CreateREST()) }},
 		{"get-rest", "REST gets, 1000/s", []string{"gateway", "customer"},
 			func(ctx context.Context, d time.Duration) { load.Open(ctx, 1000, d, 512, h.env.GetREST()) }},
 		// The import's own work and its 100,000 customer.created events reaching the consumers; the
