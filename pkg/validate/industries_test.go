@@ -157,3 +157,13 @@ func TestLookupIndustry(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkLookupIndustry looks up the last code of the list, the longest scan (the create
+// validates one code per customer).
+func BenchmarkLookupIndustry(b *testing.B) {
+	for b.Loop() {
+		if _, ok := LookupIndustry("T97"); !ok {
+			b.Fatal("T97 not found")
+		}
+	}
+}
