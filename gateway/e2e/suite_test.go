@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsuite/crm/pkg/freeport"
 	"github.com/crmsuite/crm/pkg/testkit"
 )
 
@@ -62,14 +62,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// freePort picks a port for a process the test starts (freeport says why not port 0).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // suite is one running copy of the CRM.

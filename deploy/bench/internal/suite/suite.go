@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/crmsuite/crm/pkg/freeport"
 )
 
 // Services are the service binaries in start order; each listens on <NAME>_GRPC_ADDR.
@@ -159,7 +161,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Suite, err err
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return nil, err
 	}
-	natsPort, err := freePort()
+	natsPort, err := freeport.Pick()
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +173,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Suite, err err
 	natsArgs := []string{"-a", "127.0.0.1", "-p", fmt.Sprint(natsPort), "-js", "-sd", s.natsDir}
 	var natsProfile string
 	if cfg.Pprof {
-		port, err := freePort()
+		port, err := freeport.Pick()
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +190,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Suite, err err
 		return nil, fmt.Errorf("nats-server: %w", err)
 	}
 
-	httpPort, err := freePort()
+	httpPort, err := freeport.Pick()
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +208,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Suite, err err
 	env = append(env, cfg.Env...)
 	addrs := map[string]string{}
 	for _, name := range Services {
-		port, err := freePort()
+		port, err := freeport.Pick()
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +220,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Suite, err err
 		penv := env
 		var pprofAddr string
 		if cfg.Pprof {
-			port, err := freePort()
+			port, err := freeport.Pick()
 			if err != nil {
 				return nil, err
 			}
@@ -353,15 +355,6 @@ func (p *Proc) Profile(ctx context.Context, seconds int, file string) error {
 		return err
 	}
 	return f.Close()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
