@@ -390,15 +390,6 @@ func placeholders(n int) string {
 	return b.String()
 }
 
-// addEvent writes the change event of one customer into the outbox, in the caller's transaction.
-func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, action string, before, after *customer.Customer, actor Actor) error {
-	ev, err := s.event(ctx, action, before, after, actor)
-	if err != nil {
-		return err
-	}
-	return outbox.Add(ctx, tx, ev)
-}
-
 // event builds the change event of one customer.
 func (s *Store) event(ctx context.Context, action string, before, after *customer.Customer, actor Actor) (*eventsv1.Event, error) {
 	var changes []*commonv1.FieldChange
@@ -446,7 +437,9 @@ type UpdateInput struct {
 // is not saved and publishes nothing.
 func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*customer.Customer, error) {
 	var out *customer.Customer
-	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	// Two round trips, as insert: BEGIN and the locking read as one batch, the update, its event
+	// and COMMIT as a second.
+	err := pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
 		args := []any{in.ID}
 		q := `SELECT ` + columns + ` FROM customers WHERE id = $1 AND ` + in.Reach.where(&args)
 		if in.Deleted {
@@ -454,8 +447,18 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*custo
 		} else {
 			q += ` AND deleted_at IS NULL`
 		}
-		c, err := scanCustomer(tx.QueryRow(ctx, q+` FOR UPDATE`, args...))
-		if err != nil {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b.Queue(q+` FOR UPDATE`, args...)
+		var c *customer.Customer
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			var err error
+			c, err = scanCustomer(br.QueryRow())
+			return err
+		}); err != nil {
 			return err
 		}
 		if in.Version != 0 && in.Version != c.Version {
@@ -468,7 +471,7 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*custo
 		}
 		if len(customer.Diff(&before, c)) == 0 {
 			out = &before
-			return nil
+			return nil // InBatchTx rolls the transaction back: nothing was written
 		}
 		c.Version = before.Version + 1
 		c.UpdatedAt, c.UpdatedBy = now, actor.UserID
@@ -476,25 +479,46 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*custo
 		if err != nil {
 			return err
 		}
-		var set strings.Builder
-		for i, col := range strings.Split(columns, ",") {
-			if i > 0 {
-				set.WriteString(", ")
-			}
-			fmt.Fprintf(&set, "%s = $%d", strings.TrimSpace(col), i+1)
+		ev, err := s.event(ctx, in.Action, &before, c, actor)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(&set, ", name_key = $%d", len(vals)+1)
-		if _, err := tx.Exec(ctx, `UPDATE customers SET `+set.String()+` WHERE id = $1`, append(vals, c.NameKey())...); err != nil {
-			if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
-				return customer.ErrUSCCTaken
+		b = &pgx.Batch{}
+		b.Queue(`UPDATE customers SET `+updateSet+` WHERE id = $1`, append(vals, c.NameKey())...)
+		if err := outbox.Queue(b, ev); err != nil {
+			return err
+		}
+		b.Queue("COMMIT")
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
+					return customer.ErrUSCCTaken
+				}
+				return fmt.Errorf("update customer: %w", err)
 			}
-			return fmt.Errorf("update customer: %w", err)
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
+			}
+			return pgdb.ReadCommit(br)
+		}); err != nil {
+			return err
 		}
 		out = c
-		return s.addEvent(ctx, tx, in.Action, &before, c, actor)
+		return nil
 	})
 	return out, err
 }
+
+// updateSet is the SET list of Update: every column of columns from $1 in order, then name_key.
+var updateSet = func() string {
+	var set strings.Builder
+	cols := strings.Split(columns, ",")
+	for i, col := range cols {
+		fmt.Fprintf(&set, "%s = $%d, ", strings.TrimSpace(col), i+1)
+	}
+	fmt.Fprintf(&set, "name_key = $%d", len(cols)+1)
+	return set.String()
+}()
 
 // RecordFollowUp moves the customer's last follow-up time forward to t (never back), so events of
 // follow-ups may arrive in any order and more than once.

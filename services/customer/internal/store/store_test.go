@@ -308,6 +308,46 @@ func TestUpdateDeleteUndelete(t *testing.T) {
 	}
 }
 
+// TestUpdateToATakenUSCC: an update whose new USCC a live customer already has is refused as
+// ErrUSCCTaken by the unique index, in the update's second round trip, and leaves the row, its
+// version and the outbox as they were.
+func TestUpdateToATakenUSCC(t *testing.T) {
+	t.Parallel()
+	st, pool := newStore(t)
+	ctx := context.Background()
+	first := newCustomer(1, "u-sales1", "east")
+	first.USCC = "91440300192176077R"
+	if _, err := st.Create(ctx, first, store.CreateInput{}, admin); err != nil {
+		t.Fatal(err)
+	}
+	second, err := st.Create(ctx, newCustomer(2, "u-sales1", "east"), store.CreateInput{}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Update(ctx, store.UpdateInput{ID: second.ID, Action: "updated", Apply: func(c *customer.Customer, _ time.Time) error {
+		c.USCC, c.Remarks = first.USCC, "改成别家的信用代码"
+		return nil
+	}}, admin)
+	if !errors.Is(err, customer.ErrUSCCTaken) {
+		t.Fatalf("err = %v, want ErrUSCCTaken", err)
+	}
+	got, err := st.Get(ctx, second.ID, store.Reach{}, false)
+	if err != nil || got.USCC != "" || got.Remarks != "" || got.Version != 1 {
+		t.Fatalf("after the refused update: %v %+v", err, got)
+	}
+	want := []string{"customer.created " + first.ID, "customer.created " + second.ID}
+	if evs := outboxEvents(t, pool); fmt.Sprint(evs) != fmt.Sprint(want) {
+		t.Fatalf("events = %v, want %v", evs, want)
+	}
+	// The connection the failed transaction ran on serves the next update.
+	if _, err := st.Update(ctx, store.UpdateInput{ID: second.ID, Action: "updated", Apply: func(c *customer.Customer, _ time.Time) error {
+		c.Remarks = "正常更新"
+		return nil
+	}}, admin); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestListPagesAndFilters(t *testing.T) {
 	t.Parallel()
 	st, _ := newStore(t)
