@@ -39,13 +39,7 @@ func benchmarkCreate(b *testing.B, conns int) {
 			store.CreateInput{RequestID: fmt.Sprintf("req-%d", i), RequestHash: []byte("h")}, admin)
 		return err
 	}
-	// Warm up: open the pool's connections and prepare their statements before measuring.
-	for range 100 {
-		if err := create(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	runParallel(b, pool, "creates/s", create)
+	testkit.RunParallel(b, pool, "creates/s", create)
 }
 
 // BenchmarkUpdate changes the remarks of 1,000 customers, round robin, from 16 goroutines over a
@@ -72,12 +66,7 @@ func BenchmarkUpdate(b *testing.B) {
 			}}, admin)
 		return err
 	}
-	for range 100 {
-		if err := update(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	runParallel(b, pool, "updates/s", update)
+	testkit.RunParallel(b, pool, "updates/s", update)
 }
 
 // sizedStore returns a store on a fresh database whose pool has conns connections.
@@ -99,25 +88,4 @@ func sizedStore(b *testing.B, conns int) (*pgxpool.Pool, *store.Store) {
 		b.Fatal(err)
 	}
 	return pool, store.New(pool, func(c *customer.Customer) proto.Message { return structpb.NewStringValue(c.ID) })
-}
-
-// runParallel runs op from 16 goroutines (on 2 cores) b.N times in all and reports its rate as
-// unit and the CPU per op of this process and of the database's backends.
-func runParallel(b *testing.B, pool *pgxpool.Pool, unit string, op func() error) {
-	cpu := startCPU(b, pool)
-	b.ResetTimer()
-	b.SetParallelism(8)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if err := op(); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-	goCPU, pgCPU := cpu.stop(b)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
-	b.ReportMetric(goCPU*1e3/float64(b.N), "go-cpu-ms/op")
-	b.ReportMetric(pgCPU*1e3/float64(b.N), "pg-cpu-ms/op")
 }

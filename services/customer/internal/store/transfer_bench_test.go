@@ -6,18 +6,14 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"runtime/metrics"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
@@ -135,11 +131,11 @@ func BenchmarkImport100k(b *testing.B) {
 				if _, err := pool.Exec(context.Background(), `VACUUM ANALYZE customers`); err != nil {
 					b.Fatal(err)
 				}
-				cpu := startCPU(b, pool)
+				cpu := testkit.StartCPU(b, pool)
 				b.StartTimer()
 				job := runImport(b, tr, bc.mode, "bench."+bc.format[:min(len(bc.format), 4)], file)
 				b.StopTimer()
-				g, p := cpu.stop(b)
+				g, p := cpu.Stop(b)
 				goCPU, pgCPU = goCPU+g, pgCPU+p
 				b.StartTimer()
 				if job.Status != store.StatusDone || job.DoneRows != benchRows {
@@ -166,13 +162,13 @@ func benchInsertSelect(b *testing.B) {
 		b.StopTimer()
 		_, pool := benchStore(b)
 		seedCustomers(b, pool, benchRows, false)
-		cpu := startCPU(b, pool)
+		cpu := testkit.StartCPU(b, pool)
 		b.StartTimer()
 		if _, err := pool.Exec(context.Background(), insertSelect, benchRows+1, 2*benchRows); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		_, p := cpu.stop(b)
+		_, p := cpu.Stop(b)
 		pgCPU += p
 		b.StartTimer()
 	}
@@ -296,70 +292,4 @@ func benchStore(b *testing.B) (*store.Store, *pgxpool.Pool) {
 		b.Fatal(err)
 	}
 	return store.New(pool, server.EventData), pool
-}
-
-// cpuMeter measures the CPU time of this process and of the PostgreSQL backends serving the
-// benchmark's database, so that figures can be judged apart from other load on the machine.
-type cpuMeter struct {
-	pool *pgxpool.Pool
-	self time.Duration
-	pg   map[int]float64
-}
-
-func startCPU(b *testing.B, pool *pgxpool.Pool) *cpuMeter {
-	b.Helper()
-	m := &cpuMeter{pool: pool, self: selfCPU(), pg: map[int]float64{}}
-	for _, pid := range backends(b, pool) {
-		m.pg[pid] = procCPU(pid)
-	}
-	return m
-}
-
-// stop returns the CPU seconds used since start by this process and by the backends.
-func (m *cpuMeter) stop(b *testing.B) (goSeconds, pgSeconds float64) {
-	b.Helper()
-	goSeconds = (selfCPU() - m.self).Seconds()
-	for _, pid := range backends(b, m.pool) {
-		pgSeconds += procCPU(pid) - m.pg[pid]
-	}
-	return goSeconds, pgSeconds
-}
-
-func backends(b *testing.B, pool *pgxpool.Pool) []int {
-	b.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		b.Fatal(err)
-	}
-	out := make([]int, len(pids))
-	for i, p := range pids {
-		out[i] = int(p)
-	}
-	return out
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU reads utime+stime of a process in seconds from /proc (clock ticks of 1/100 s).
-func procCPU(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses and may hold spaces.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/crmsuite/crm/pkg/outbox"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 	"github.com/crmsuite/crm/services/followup/internal/followup"
 )
 
@@ -187,51 +188,73 @@ func (s *Store) Create(ctx context.Context, f *followup.FollowUp, in CreateInput
 	f.CreatedBy, f.UpdatedBy = actor.UserID, actor.UserID
 	f.Version = 1
 
-	var existingID string
-	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if in.RequestID != "" {
-			prior, err := claimRequest(ctx, tx, actor.UserID, in, id)
-			if err != nil || prior != "" {
-				existingID = prior
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO followups (`+tableColumns+`) VALUES (`+placeholders(21)+`)`, values(f)...); err != nil {
-			return fmt.Errorf("insert follow-up: %w", err)
-		}
-		return s.addEvent(ctx, tx, "created", nil, f, actor)
-	})
+	ev, err := s.event(ctx, "created", nil, f, actor)
 	if err != nil {
 		return nil, err
 	}
-	if existingID != "" {
-		// The first request may have been made before a later delete: return it as it is now.
-		return scan(s.pool.QueryRow(ctx, `SELECT `+selectColumns+` FROM `+from+` WHERE f.id = $1`, existingID))
+	// One round trip: BEGIN, the request id's claim, the record, its event and COMMIT as one
+	// batch. The claim has no ON CONFLICT: a request id an earlier request holds fails it (once
+	// that request has committed, if it is still in flight), the server skips the rest of the
+	// batch, and the transaction rolls back having written nothing.
+	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		if in.RequestID != "" {
+			b.Queue(`INSERT INTO create_requests (created_by, request_id, request_hash, followup_id) VALUES ($1, $2, $3, $4)`,
+				actor.UserID, in.RequestID, in.RequestHash, id)
+		}
+		b.Queue(`INSERT INTO followups (`+tableColumns+`) VALUES (`+placeholders(21)+`)`, values(f)...)
+		if err := outbox.Queue(b, ev); err != nil {
+			return err
+		}
+		b.Queue("COMMIT")
+		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			if in.RequestID != "" {
+				if _, err := br.Exec(); err != nil {
+					if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
+						return errRequestHeld
+					}
+					return fmt.Errorf("claim request id: %w", err)
+				}
+			}
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("insert follow-up: %w", err)
+			}
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
+			}
+			return pgdb.ReadCommit(br)
+		})
+	})
+	if errors.Is(err, errRequestHeld) {
+		return s.priorRequest(ctx, actor.UserID, in)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return f, nil
 }
 
-// claimRequest records the request id; if an earlier request with that id committed, it returns
-// that request's record id instead (after waiting for it, if it is still in flight).
-func claimRequest(ctx context.Context, tx pgx.Tx, userID string, in CreateInput, id string) (string, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO create_requests (created_by, request_id, request_hash, followup_id)
-		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, userID, in.RequestID, in.RequestHash, id)
-	if err != nil {
-		return "", fmt.Errorf("claim request id: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		return "", nil
-	}
+// errRequestHeld says that an earlier request holds the create's request id.
+var errRequestHeld = errors.New("request id held by an earlier request")
+
+// priorRequest returns the record that the earlier request with in's request id created, as it
+// is now (it may have been changed or deleted since), or followup.ErrRequestUsed if that request
+// had other content.
+func (s *Store) priorRequest(ctx context.Context, userID string, in CreateInput) (*followup.FollowUp, error) {
 	var hash []byte
 	var prior string
-	if err := tx.QueryRow(ctx, `SELECT request_hash, followup_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
+	if err := s.pool.QueryRow(ctx, `SELECT request_hash, followup_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
 		userID, in.RequestID).Scan(&hash, &prior); err != nil {
-		return "", fmt.Errorf("read request id: %w", err)
+		return nil, fmt.Errorf("read request id: %w", err)
 	}
 	if !bytes.Equal(hash, in.RequestHash) {
-		return "", followup.ErrRequestUsed
+		return nil, followup.ErrRequestUsed
 	}
-	return prior, nil
+	return scan(s.pool.QueryRow(ctx, `SELECT `+selectColumns+` FROM `+from+` WHERE f.id = $1`, prior))
 }
 
 func placeholders(n int) string {
@@ -245,21 +268,21 @@ func placeholders(n int) string {
 	return b.String()
 }
 
-// addEvent writes the change event of one record into the outbox, in the caller's transaction.
-func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, action string, before, after *followup.FollowUp, actor Actor) error {
+// event builds the change event of one record.
+func (s *Store) event(ctx context.Context, action string, before, after *followup.FollowUp, actor Actor) (*eventsv1.Event, error) {
 	var changes []*commonv1.FieldChange
 	for _, ch := range followup.Diff(before, after) {
 		fc, err := events.Change(ch.Field, ch.Before, ch.After)
 		if err != nil {
-			return fmt.Errorf("event change %s: %w", ch.Field, err)
+			return nil, fmt.Errorf("event change %s: %w", ch.Field, err)
 		}
 		changes = append(changes, fc)
 	}
 	ev, err := events.New(ctx, Schema, "followup", action, after.ID, actor.proto(), after.Version, s.eventData(after), changes)
 	if err != nil {
-		return fmt.Errorf("build event: %w", err)
+		return nil, fmt.Errorf("build event: %w", err)
 	}
-	return outbox.Add(ctx, tx, ev)
+	return ev, nil
 }
 
 // Get returns one live (not deleted) record within reach.
@@ -286,12 +309,24 @@ type UpdateInput struct {
 // changes nothing is not saved and publishes nothing.
 func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*followup.FollowUp, error) {
 	var out *followup.FollowUp
-	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	// Two round trips: BEGIN and the locking read as one batch, the update, its event and COMMIT
+	// as a second.
+	err := pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
 		args := []any{in.ID}
 		q := `SELECT ` + selectColumns + ` FROM ` + from + ` WHERE f.id = $1 AND f.deleted_at IS NULL AND ` +
 			in.Reach.where(&args) + ` FOR UPDATE OF f`
-		f, err := scan(tx.QueryRow(ctx, q, args...))
-		if err != nil {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b.Queue(q, args...)
+		var f *followup.FollowUp
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			var err error
+			f, err = scan(br.QueryRow())
+			return err
+		}); err != nil {
 			return err
 		}
 		if in.Version != 0 && in.Version != f.Version {
@@ -304,22 +339,42 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*follo
 		}
 		if len(followup.Diff(&before, f)) == 0 {
 			out = &before
-			return nil
+			return nil // InBatchTx rolls the transaction back: nothing was written
 		}
 		f.Version = before.Version + 1
 		f.UpdatedAt, f.UpdatedBy = now, actor.UserID
-		var set strings.Builder
-		for i, col := range strings.Split(tableColumns, ",") {
-			if i > 0 {
-				set.WriteString(", ")
-			}
-			fmt.Fprintf(&set, "%s = $%d", strings.TrimSpace(col), i+1)
+		ev, err := s.event(ctx, in.Action, &before, f, actor)
+		if err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE followups SET `+set.String()+` WHERE id = $1`, values(f)...); err != nil {
-			return fmt.Errorf("update follow-up: %w", err)
+		b = &pgx.Batch{}
+		b.Queue(`UPDATE followups SET `+updateSet+` WHERE id = $1`, values(f)...)
+		if err := outbox.Queue(b, ev); err != nil {
+			return err
+		}
+		b.Queue("COMMIT")
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("update follow-up: %w", err)
+			}
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
+			}
+			return pgdb.ReadCommit(br)
+		}); err != nil {
+			return err
 		}
 		out = f
-		return s.addEvent(ctx, tx, in.Action, &before, f, actor)
+		return nil
 	})
 	return out, err
 }
+
+// updateSet is the SET list of Update: every column of tableColumns from $1 in order.
+var updateSet = func() string {
+	cols := strings.Split(tableColumns, ",")
+	for i, col := range cols {
+		cols[i] = fmt.Sprintf("%s = $%d", strings.TrimSpace(col), i+1)
+	}
+	return strings.Join(cols, ", ")
+}()

@@ -24,7 +24,7 @@ var (
 	cst   = time.FixedZone("CST", 8*3600)
 )
 
-func newStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
+func newStore(t testing.TB) (*store.Store, *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := pgdb.Connect(ctx, testkit.NewDatabase(t), store.Schema)
@@ -43,7 +43,7 @@ func newStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
 }
 
 // customer puts a customer into the projection, as its events would.
-func customer(t *testing.T, pool *pgxpool.Pool, id, owner, team string, deleted bool) {
+func customer(t testing.TB, pool *pgxpool.Pool, id, owner, team string, deleted bool) {
 	t.Helper()
 	_, err := pool.Exec(context.Background(), `INSERT INTO customer_refs (customer_id, owner_id, team_id, deleted, version)
 		VALUES ($1, $2, $3, $4, 1)
