@@ -140,7 +140,7 @@ INSERT INTO outbox (event_id, subject, payload, published_at)
   VALUES (gen_random_uuid(), 'crm.customer.customer.updated', convert_to(repeat('x', {{.PayloadUpdated}}), 'UTF8'), now());
 COMMIT;
 `,
-	// followup: customerref.Projection.Get (local hit), then store.Create (+ outbox.Add).
+	// followup: customerref.Projection.Get (local hit), then store.Create (one batch in the service).
 	"followup": liveI + `\set seq :seq + 1
 SELECT owner_id, team_id, deleted, merged_into, version FROM customer_refs WHERE customer_id = ` + customerIDSQL + `;
 \set blk random(1, 100)
@@ -151,7 +151,7 @@ INSERT INTO id_blocks (prefix, day, next_value) VALUES ('PGB', current_date, 101
 BEGIN;
 INSERT INTO create_requests (created_by, request_id, request_hash, followup_id)
   VALUES ('u-pgbench', 'pgbf-' || :tag::text || '-' || :client_id::text || '-' || :seq::text, sha256(('pgbf-' || :seq::text)::text::bytea),
-          'PGBF' || :tag::text || '-' || :client_id::text || '-' || :seq::text) ON CONFLICT DO NOTHING;
+          'PGBF' || :tag::text || '-' || :client_id::text || '-' || :seq::text);
 INSERT INTO followups (id, customer_id, contact_name, method, contact_time, kind, content, next_action,
     next_action_due, owner_id, done, done_at, done_by, competitor_notes, created_at, created_by,
     updated_at, updated_by, deleted_at, deleted_by, version)

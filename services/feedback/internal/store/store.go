@@ -26,6 +26,7 @@ import (
 	"github.com/crmsuite/crm/pkg/outbox"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 	"github.com/crmsuite/crm/services/feedback/internal/feedback"
 )
 
@@ -186,51 +187,73 @@ func (s *Store) Create(ctx context.Context, f *feedback.Feedback, in CreateInput
 	f.CreatedBy, f.UpdatedBy = actor.UserID, actor.UserID
 	f.Version = 1
 
-	var existingID string
-	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if in.RequestID != "" {
-			prior, err := claimRequest(ctx, tx, actor.UserID, in, id)
-			if err != nil || prior != "" {
-				existingID = prior
-				return err
-			}
-		}
-		vals := values(f)
-		if _, err := tx.Exec(ctx, `INSERT INTO feedback (`+columns+`) VALUES (`+placeholders(len(vals))+`)`, vals...); err != nil {
-			return fmt.Errorf("insert feedback: %w", err)
-		}
-		return s.addEvent(ctx, tx, "created", nil, f, actor)
-	})
+	ev, err := s.event(ctx, "created", nil, f, actor)
 	if err != nil {
 		return nil, err
 	}
-	if existingID != "" {
-		return s.Get(ctx, existingID, Reach{}, true)
+	// One round trip: BEGIN, the request id's claim, the feedback, its event and COMMIT as one
+	// batch. The claim has no ON CONFLICT: a request id an earlier request holds fails it (once
+	// that request has committed, if it is still in flight), the server skips the rest of the
+	// batch, and the transaction rolls back having written nothing.
+	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		if in.RequestID != "" {
+			b.Queue(`INSERT INTO create_requests (created_by, request_id, request_hash, feedback_id) VALUES ($1, $2, $3, $4)`,
+				actor.UserID, in.RequestID, in.RequestHash, id)
+		}
+		vals := values(f)
+		b.Queue(`INSERT INTO feedback (`+columns+`) VALUES (`+placeholders(len(vals))+`)`, vals...)
+		if err := outbox.Queue(b, ev); err != nil {
+			return err
+		}
+		b.Queue("COMMIT")
+		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			if in.RequestID != "" {
+				if _, err := br.Exec(); err != nil {
+					if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
+						return errRequestHeld
+					}
+					return fmt.Errorf("claim request id: %w", err)
+				}
+			}
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("insert feedback: %w", err)
+			}
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
+			}
+			return pgdb.ReadCommit(br)
+		})
+	})
+	if errors.Is(err, errRequestHeld) {
+		return s.priorRequest(ctx, actor.UserID, in)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return f, nil
 }
 
-// claimRequest records the request id; if an earlier request with that id committed, it returns
-// that request's feedback id instead (after waiting for it, if it is still in flight).
-func claimRequest(ctx context.Context, tx pgx.Tx, userID string, in CreateInput, id string) (string, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO create_requests (created_by, request_id, request_hash, feedback_id)
-		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, userID, in.RequestID, in.RequestHash, id)
-	if err != nil {
-		return "", fmt.Errorf("claim request id: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		return "", nil
-	}
+// errRequestHeld says that an earlier request holds the create's request id.
+var errRequestHeld = errors.New("request id held by an earlier request")
+
+// priorRequest returns the feedback that the earlier request with in's request id created, as it
+// is now, or feedback.ErrRequestUsed if that request had other content.
+func (s *Store) priorRequest(ctx context.Context, userID string, in CreateInput) (*feedback.Feedback, error) {
 	var hash []byte
 	var prior string
-	if err := tx.QueryRow(ctx, `SELECT request_hash, feedback_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
+	if err := s.pool.QueryRow(ctx, `SELECT request_hash, feedback_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
 		userID, in.RequestID).Scan(&hash, &prior); err != nil {
-		return "", fmt.Errorf("read request id: %w", err)
+		return nil, fmt.Errorf("read request id: %w", err)
 	}
 	if !bytes.Equal(hash, in.RequestHash) {
-		return "", feedback.ErrRequestUsed
+		return nil, feedback.ErrRequestUsed
 	}
-	return prior, nil
+	return s.Get(ctx, prior, Reach{}, true)
 }
 
 func placeholders(n int) string {
@@ -244,21 +267,21 @@ func placeholders(n int) string {
 	return b.String()
 }
 
-// addEvent writes the change event of one feedback record into the outbox, in the caller's transaction.
-func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, action string, before, after *feedback.Feedback, actor Actor) error {
+// event builds the change event of one feedback record.
+func (s *Store) event(ctx context.Context, action string, before, after *feedback.Feedback, actor Actor) (*eventsv1.Event, error) {
 	var changes []*commonv1.FieldChange
 	for _, ch := range feedback.Diff(before, after) {
 		fc, err := events.Change(ch.Field, ch.Before, ch.After)
 		if err != nil {
-			return fmt.Errorf("event change %s: %w", ch.Field, err)
+			return nil, fmt.Errorf("event change %s: %w", ch.Field, err)
 		}
 		changes = append(changes, fc)
 	}
 	ev, err := events.New(ctx, Schema, "feedback", action, after.ID, actor.proto(), after.Version, s.eventData(after, after.UpdatedAt), changes)
 	if err != nil {
-		return fmt.Errorf("build event: %w", err)
+		return nil, fmt.Errorf("build event: %w", err)
 	}
-	return outbox.Add(ctx, tx, ev)
+	return ev, nil
 }
 
 // Get returns one feedback record within reach. Deleted feedback counts as not found unless
@@ -289,11 +312,23 @@ type UpdateInput struct {
 // is not saved and publishes nothing.
 func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*feedback.Feedback, error) {
 	var out *feedback.Feedback
-	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	// Two round trips: BEGIN and the locking read as one batch, the update, its event and COMMIT
+	// as a second.
+	err := pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
 		args := []any{in.ID}
 		q := `SELECT ` + selectColumns + from + ` WHERE f.id = $1 AND f.deleted_at IS NULL AND ` + in.Reach.where(&args) + ` FOR UPDATE OF f`
-		f, err := scanFeedback(tx.QueryRow(ctx, q, args...))
-		if err != nil {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b.Queue(q, args...)
+		var f *feedback.Feedback
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			var err error
+			f, err = scanFeedback(br.QueryRow())
+			return err
+		}); err != nil {
 			return err
 		}
 		if in.Version != 0 && in.Version != f.Version {
@@ -306,25 +341,45 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*feedb
 		}
 		if len(feedback.Diff(&before, f)) == 0 {
 			out = &before
-			return nil
+			return nil // InBatchTx rolls the transaction back: nothing was written
 		}
 		f.Version = before.Version + 1
 		f.UpdatedAt, f.UpdatedBy = now, actor.UserID
-		var set strings.Builder
-		for i, col := range strings.Split(columns, ",") {
-			if i > 0 {
-				set.WriteString(", ")
-			}
-			fmt.Fprintf(&set, "%s = $%d", strings.TrimSpace(col), i+1)
+		ev, err := s.event(ctx, in.Action, &before, f, actor)
+		if err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE feedback SET `+set.String()+` WHERE id = $1`, values(f)...); err != nil {
-			return fmt.Errorf("update feedback: %w", err)
+		b = &pgx.Batch{}
+		b.Queue(`UPDATE feedback SET `+updateSet+` WHERE id = $1`, values(f)...)
+		if err := outbox.Queue(b, ev); err != nil {
+			return err
+		}
+		b.Queue("COMMIT")
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("update feedback: %w", err)
+			}
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
+			}
+			return pgdb.ReadCommit(br)
+		}); err != nil {
+			return err
 		}
 		out = f
-		return s.addEvent(ctx, tx, in.Action, &before, f, actor)
+		return nil
 	})
 	return out, err
 }
+
+// updateSet is the SET list of Update: every column of columns from $1 in order.
+var updateSet = func() string {
+	cols := strings.Split(columns, ",")
+	for i, col := range cols {
+		cols[i] = fmt.Sprintf("%s = $%d", strings.TrimSpace(col), i+1)
+	}
+	return strings.Join(cols, ", ")
+}()
 
 // Export calls fn with the live feedback of the given customers within reach, customer by customer
 // in the order of customerIDs, each customer's newest first. The caller passes a page of customers

@@ -26,6 +26,7 @@ import (
 	"github.com/crmsuite/crm/pkg/outbox"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 	"github.com/crmsuite/crm/services/needs/internal/need"
 )
 
@@ -194,62 +195,79 @@ func (s *Store) Create(ctx context.Context, n *need.Need, in CreateInput, actor 
 	n.CreatedBy, n.UpdatedBy, n.StageChangedBy = actor.UserID, actor.UserID, actor.UserID
 	n.Version = 1
 
-	var existingID string
-	err = pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if in.RequestID != "" {
-			prior, err := claimRequest(ctx, tx, actor.UserID, in, id)
-			if err != nil || prior != "" {
-				existingID = prior
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO needs (`+strings.Join(columns, ", ")+`) VALUES (`+placeholders(len(columns))+`)`,
-			values(n)...); err != nil {
-			return fmt.Errorf("insert need: %w", err)
-		}
-		if err := addStageChange(ctx, tx, need.StageChange{NeedID: n.ID, To: n.Stage, ChangedAt: now, ChangedBy: actor.UserID}); err != nil {
-			return err
-		}
-		return s.addEvent(ctx, tx, "created", nil, n, actor)
-	})
+	ev, err := s.event(ctx, "created", nil, n, actor)
 	if err != nil {
 		return nil, err
 	}
-	if existingID != "" {
-		return s.get(ctx, s.pool, existingID, Reach{DeletedCustomers: true}, true, false)
+	// One round trip: BEGIN, the request id's claim, the need, its first stage, its event and
+	// COMMIT as one batch. The claim has no ON CONFLICT: a request id an earlier request holds
+	// fails it (once that request has committed, if it is still in flight), the server skips the
+	// rest of the batch, and the transaction rolls back having written nothing.
+	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		if in.RequestID != "" {
+			b.Queue(`INSERT INTO create_requests (created_by, request_id, request_hash, need_id) VALUES ($1, $2, $3, $4)`,
+				actor.UserID, in.RequestID, in.RequestHash, id)
+		}
+		b.Queue(`INSERT INTO needs (`+strings.Join(columns, ", ")+`) VALUES (`+placeholders(len(columns))+`)`, values(n)...)
+		queueStageChange(b, need.StageChange{NeedID: n.ID, To: n.Stage, ChangedAt: now, ChangedBy: actor.UserID})
+		if err := outbox.Queue(b, ev); err != nil {
+			return err
+		}
+		b.Queue("COMMIT")
+		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			if in.RequestID != "" {
+				if _, err := br.Exec(); err != nil {
+					if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
+						return errRequestHeld
+					}
+					return fmt.Errorf("claim request id: %w", err)
+				}
+			}
+			for _, what := range []string{"insert need", "insert stage change", "outbox: add event " + ev.GetId()} {
+				if _, err := br.Exec(); err != nil {
+					return fmt.Errorf("%s: %w", what, err)
+				}
+			}
+			return pgdb.ReadCommit(br)
+		})
+	})
+	if errors.Is(err, errRequestHeld) {
+		return s.priorRequest(ctx, actor.UserID, in)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return n, nil
 }
 
-// claimRequest records the request id; if an earlier request with that id committed, it returns
-// that request's need id instead (after waiting for it, if it is still in flight).
-func claimRequest(ctx context.Context, tx pgx.Tx, userID string, in CreateInput, id string) (string, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO create_requests (created_by, request_id, request_hash, need_id)
-		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, userID, in.RequestID, in.RequestHash, id)
-	if err != nil {
-		return "", fmt.Errorf("claim request id: %w", err)
-	}
-	if tag.RowsAffected() == 1 {
-		return "", nil
-	}
+// errRequestHeld says that an earlier request holds the create's request id.
+var errRequestHeld = errors.New("request id held by an earlier request")
+
+// priorRequest returns the need that the earlier request with in's request id created, as it is
+// now, or need.ErrRequestUsed if that request had other content.
+func (s *Store) priorRequest(ctx context.Context, userID string, in CreateInput) (*need.Need, error) {
 	var hash []byte
 	var prior string
-	if err := tx.QueryRow(ctx, `SELECT request_hash, need_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
+	if err := s.pool.QueryRow(ctx, `SELECT request_hash, need_id FROM create_requests WHERE created_by = $1 AND request_id = $2`,
 		userID, in.RequestID).Scan(&hash, &prior); err != nil {
-		return "", fmt.Errorf("read request id: %w", err)
+		return nil, fmt.Errorf("read request id: %w", err)
 	}
 	if !bytes.Equal(hash, in.RequestHash) {
-		return "", need.ErrRequestUsed
+		return nil, need.ErrRequestUsed
 	}
-	return prior, nil
+	sql, args := getSQL(prior, Reach{DeletedCustomers: true}, true, false)
+	return scanNeed(s.pool.QueryRow(ctx, sql, args...))
 }
 
-func addStageChange(ctx context.Context, tx pgx.Tx, c need.StageChange) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO need_stage_changes (need_id, from_stage, to_stage, reason, reopened, changed_at, changed_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.NeedID, string(c.From), string(c.To), c.Reason, c.Reopened, c.ChangedAt, c.ChangedBy); err != nil {
-		return fmt.Errorf("insert stage change: %w", err)
-	}
-	return nil
+// queueStageChange queues the insert of one entry of a need's stage history.
+func queueStageChange(b *pgx.Batch, c need.StageChange) {
+	b.Queue(`INSERT INTO need_stage_changes (need_id, from_stage, to_stage, reason, reopened, changed_at, changed_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.NeedID, string(c.From), string(c.To), c.Reason, c.Reopened, c.ChangedAt, c.ChangedBy)
 }
 
 func placeholders(n int) string {
@@ -263,34 +281,31 @@ func placeholders(n int) string {
 	return b.String()
 }
 
-// addEvent writes the change event of one need into the outbox, in the caller's transaction.
-func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, action string, before, after *need.Need, actor Actor) error {
+// event builds the change event of one need.
+func (s *Store) event(ctx context.Context, action string, before, after *need.Need, actor Actor) (*eventsv1.Event, error) {
 	var changes []*commonv1.FieldChange
 	for _, ch := range need.Diff(before, after) {
 		fc, err := events.Change(ch.Field, ch.Before, ch.After)
 		if err != nil {
-			return fmt.Errorf("event change %s: %w", ch.Field, err)
+			return nil, fmt.Errorf("event change %s: %w", ch.Field, err)
 		}
 		changes = append(changes, fc)
 	}
 	ev, err := events.New(ctx, Schema, "need", action, after.ID, actor.proto(), after.Version, s.eventData(after), changes)
 	if err != nil {
-		return fmt.Errorf("build event: %w", err)
+		return nil, fmt.Errorf("build event: %w", err)
 	}
-	return outbox.Add(ctx, tx, ev)
+	return ev, nil
 }
 
 // Get returns one live (not deleted) need within reach.
 func (s *Store) Get(ctx context.Context, id string, reach Reach) (*need.Need, error) {
-	return s.get(ctx, s.pool, id, reach, false, false)
+	sql, args := getSQL(id, reach, false, false)
+	return scanNeed(s.pool.QueryRow(ctx, sql, args...))
 }
 
-// querier is what get needs of a pool or a transaction.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func (s *Store) get(ctx context.Context, q querier, id string, reach Reach, includeDeleted, forUpdate bool) (*need.Need, error) {
+// getSQL is the query of one need within reach, with its arguments.
+func getSQL(id string, reach Reach, includeDeleted, forUpdate bool) (string, []any) {
 	args := []any{id}
 	sql := selectFrom + ` WHERE n.id = $1 AND ` + reach.where(&args)
 	if !includeDeleted {
@@ -299,7 +314,7 @@ func (s *Store) get(ctx context.Context, q querier, id string, reach Reach, incl
 	if forUpdate {
 		sql += ` FOR UPDATE OF n`
 	}
-	return scanNeed(q.QueryRow(ctx, sql, args...))
+	return sql, args
 }
 
 // UpdateInput describes one read-modify-write of a need.
@@ -324,9 +339,22 @@ type UpdateInput struct {
 // change that changes nothing is not saved and publishes nothing.
 func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*need.Need, error) {
 	var out *need.Need
-	err := pgdb.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		n, err := s.get(ctx, tx, in.ID, in.Reach, false, true)
-		if err != nil {
+	// Two round trips: BEGIN and the locking read as one batch; the update, the stage history,
+	// the event and COMMIT as a second.
+	err := pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
+		sql, args := getSQL(in.ID, in.Reach, false, true)
+		b := &pgx.Batch{}
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b.Queue(sql, args...)
+		var n *need.Need
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			var err error
+			n, err = scanNeed(br.QueryRow())
+			return err
+		}); err != nil {
 			return err
 		}
 		if n.CustomerDeleted && !in.AllowDeletedCustomer {
@@ -342,31 +370,51 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*need.
 		}
 		if len(need.Diff(&before, n)) == 0 {
 			out = &before
-			return nil
+			return nil // InBatchTx rolls the transaction back: nothing was written
 		}
 		n.Version = before.Version + 1
 		n.UpdatedAt, n.UpdatedBy = now, actor.UserID
-		var set strings.Builder
-		for i, col := range columns {
-			if i > 0 {
-				set.WriteString(", ")
-			}
-			fmt.Fprintf(&set, "%s = $%d", col, i+1)
+		ev, err := s.event(ctx, in.Action, &before, n, actor)
+		if err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE needs SET `+set.String()+` WHERE id = $1`, values(n)...); err != nil {
-			return fmt.Errorf("update need: %w", err)
-		}
+		b = &pgx.Batch{}
+		b.Queue(`UPDATE needs SET `+updateSet+` WHERE id = $1`, values(n)...)
+		steps := []string{"update need"}
 		if n.Stage != before.Stage {
-			if err := addStageChange(ctx, tx, need.StageChange{NeedID: n.ID, From: before.Stage, To: n.Stage, Reason: in.Reason,
-				Reopened: before.Stage.Closed() && n.Stage.Open(), ChangedAt: now, ChangedBy: actor.UserID}); err != nil {
-				return err
+			queueStageChange(b, need.StageChange{NeedID: n.ID, From: before.Stage, To: n.Stage, Reason: in.Reason,
+				Reopened: before.Stage.Closed() && n.Stage.Open(), ChangedAt: now, ChangedBy: actor.UserID})
+			steps = append(steps, "insert stage change")
+		}
+		if err := outbox.Queue(b, ev); err != nil {
+			return err
+		}
+		steps = append(steps, "outbox: add event "+ev.GetId())
+		b.Queue("COMMIT")
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			for _, what := range steps {
+				if _, err := br.Exec(); err != nil {
+					return fmt.Errorf("%s: %w", what, err)
+				}
 			}
+			return pgdb.ReadCommit(br)
+		}); err != nil {
+			return err
 		}
 		out = n
-		return s.addEvent(ctx, tx, in.Action, &before, n, actor)
+		return nil
 	})
 	return out, err
 }
+
+// updateSet is the SET list of Update: every column from $1 in order.
+var updateSet = func() string {
+	set := make([]string, len(columns))
+	for i, col := range columns {
+		set[i] = fmt.Sprintf("%s = $%d", col, i+1)
+	}
+	return strings.Join(set, ", ")
+}()
 
 // Export calls fn with the live needs of the given customers within reach, customer by customer in
 // the order of customerIDs, each customer's newest need first. The caller passes a page of
