@@ -113,6 +113,18 @@ func ReadCommit(br pgx.BatchResults) error {
 	return nil
 }
 
+// ExecCommit reads the results of a batch's last statements: one Exec per step, each named in
+// its error (which wraps the server's, so UniqueViolation still finds it), and then the COMMIT
+// queued after them (ReadCommit). The stores' writes end their transactions this way.
+func ExecCommit(br pgx.BatchResults, steps ...string) error {
+	for _, step := range steps {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", step, err)
+		}
+	}
+	return ReadCommit(br)
+}
+
 // InTx runs fn in a READ COMMITTED transaction and commits when fn returns nil; otherwise, or when
 // fn panics, it rolls back and returns fn's error.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {

@@ -305,16 +305,14 @@ func TestInBatchTx(t *testing.T) {
 			b.Queue("INSERT INTO items VALUES (1)") // taken
 			b.Queue("COMMIT")
 			return SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-				for range 3 {
-					if _, err := br.Exec(); err != nil {
-						return err
-					}
-				}
-				return ReadCommit(br)
+				return ExecCommit(br, "begin", "insert 4", "insert 1")
 			})
 		})
 		if c, ok := UniqueViolation(err); !ok || c != "items_pkey" {
 			t.Fatalf("UniqueViolation(%v) = %q, %v", err, c, ok)
+		}
+		if !strings.HasPrefix(err.Error(), "insert 1: ") {
+			t.Fatalf("error %q does not name the failed step", err)
 		}
 		if count(4) != 0 {
 			t.Fatal("row of a failed batch was committed")

@@ -253,7 +253,13 @@ func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput
 			return err
 		}
 		b.Queue("COMMIT")
-		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error { return readInsert(br, ev.GetId()) })
+		err = pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+			return pgdb.ExecCommit(br, "insert customer", "outbox: add event "+ev.GetId())
+		})
+		if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
+			return &customer.DuplicateError{ExactUSCC: true}
+		}
+		return err
 	})
 	return existingID, err
 }
@@ -275,21 +281,6 @@ func readChecks(br pgx.BatchResults, claiming bool) (claimed bool, dup *customer
 	}
 	dup, err = readDuplicates(br)
 	return claimed, dup, err
-}
-
-// readInsert reads the results of the second batch of insert: the customer's row, its event and
-// the commit.
-func readInsert(br pgx.BatchResults, eventID string) error {
-	if _, err := br.Exec(); err != nil {
-		if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
-			return &customer.DuplicateError{ExactUSCC: true}
-		}
-		return fmt.Errorf("insert customer: %w", err)
-	}
-	if _, err := br.Exec(); err != nil {
-		return fmt.Errorf("outbox: add event %s: %w", eventID, err)
-	}
-	return pgdb.ReadCommit(br)
 }
 
 // claimSQL records a create's request id; it inserts nothing when an earlier request has the id,
@@ -490,17 +481,11 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*custo
 		}
 		b.Queue("COMMIT")
 		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
-					return customer.ErrUSCCTaken
-				}
-				return fmt.Errorf("update customer: %w", err)
-			}
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
-			}
-			return pgdb.ReadCommit(br)
+			return pgdb.ExecCommit(br, "update customer", "outbox: add event "+ev.GetId())
 		}); err != nil {
+			if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
+				return customer.ErrUSCCTaken
+			}
 			return err
 		}
 		out = c

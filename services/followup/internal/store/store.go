@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -208,28 +209,13 @@ func (s *Store) Create(ctx context.Context, f *followup.FollowUp, in CreateInput
 			return err
 		}
 		b.Queue("COMMIT")
-		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
-			if in.RequestID != "" {
-				if _, err := br.Exec(); err != nil {
-					if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
-						return errRequestHeld
-					}
-					return fmt.Errorf("claim request id: %w", err)
-				}
-			}
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("insert follow-up: %w", err)
-			}
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
-			}
-			return pgdb.ReadCommit(br)
-		})
+		steps := []string{"begin", "insert follow-up", "outbox: add event " + ev.GetId()}
+		if in.RequestID != "" {
+			steps = slices.Insert(steps, 1, "claim request id")
+		}
+		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error { return pgdb.ExecCommit(br, steps...) })
 	})
-	if errors.Is(err, errRequestHeld) {
+	if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
 		return s.priorRequest(ctx, actor.UserID, in)
 	}
 	if err != nil {
@@ -237,9 +223,6 @@ func (s *Store) Create(ctx context.Context, f *followup.FollowUp, in CreateInput
 	}
 	return f, nil
 }
-
-// errRequestHeld says that an earlier request holds the create's request id.
-var errRequestHeld = errors.New("request id held by an earlier request")
 
 // priorRequest returns the record that the earlier request with in's request id created, as it
 // is now (it may have been changed or deleted since), or followup.ErrRequestUsed if that request
@@ -354,13 +337,7 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*follo
 		}
 		b.Queue("COMMIT")
 		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("update follow-up: %w", err)
-			}
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
-			}
-			return pgdb.ReadCommit(br)
+			return pgdb.ExecCommit(br, "update follow-up", "outbox: add event "+ev.GetId())
 		}); err != nil {
 			return err
 		}

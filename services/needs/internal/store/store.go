@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,27 +217,13 @@ func (s *Store) Create(ctx context.Context, n *need.Need, in CreateInput, actor 
 			return err
 		}
 		b.Queue("COMMIT")
-		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
-			if in.RequestID != "" {
-				if _, err := br.Exec(); err != nil {
-					if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
-						return errRequestHeld
-					}
-					return fmt.Errorf("claim request id: %w", err)
-				}
-			}
-			for _, what := range []string{"insert need", "insert stage change", "outbox: add event " + ev.GetId()} {
-				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("%s: %w", what, err)
-				}
-			}
-			return pgdb.ReadCommit(br)
-		})
+		steps := []string{"begin", "insert need", "insert stage change", "outbox: add event " + ev.GetId()}
+		if in.RequestID != "" {
+			steps = slices.Insert(steps, 1, "claim request id")
+		}
+		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error { return pgdb.ExecCommit(br, steps...) })
 	})
-	if errors.Is(err, errRequestHeld) {
+	if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
 		return s.priorRequest(ctx, actor.UserID, in)
 	}
 	if err != nil {
@@ -244,9 +231,6 @@ func (s *Store) Create(ctx context.Context, n *need.Need, in CreateInput, actor 
 	}
 	return n, nil
 }
-
-// errRequestHeld says that an earlier request holds the create's request id.
-var errRequestHeld = errors.New("request id held by an earlier request")
 
 // priorRequest returns the need that the earlier request with in's request id created, as it is
 // now, or need.ErrRequestUsed if that request had other content.
@@ -391,14 +375,7 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*need.
 		}
 		steps = append(steps, "outbox: add event "+ev.GetId())
 		b.Queue("COMMIT")
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			for _, what := range steps {
-				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("%s: %w", what, err)
-				}
-			}
-			return pgdb.ReadCommit(br)
-		}); err != nil {
+		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error { return pgdb.ExecCommit(br, steps...) }); err != nil {
 			return err
 		}
 		out = n
