@@ -113,16 +113,42 @@ func ReadCommit(br pgx.BatchResults) error {
 	return nil
 }
 
-// ExecCommit reads the results of a batch's last statements: one Exec per step, each named in
-// its error (which wraps the server's, so UniqueViolation still finds it), and then the COMMIT
-// queued after them (ReadCommit). The stores' writes end their transactions this way.
-func ExecCommit(br pgx.BatchResults, steps ...string) error {
-	for _, step := range steps {
+// TxBatch returns a batch whose first statement begins a READ COMMITTED transaction (its result
+// is the batch's first), for the first round trip of a transaction that InBatchTx runs.
+func TxBatch() *pgx.Batch {
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	return b
+}
+
+// BeginQueryRow begins the transaction and runs q in the same round trip, handing q's row to scan
+// (whose Scan reports pgx.ErrNoRows when there is none): the locking read that starts a
+// read-modify-write in InBatchTx.
+func BeginQueryRow(ctx context.Context, conn *pgxpool.Conn, q string, args []any, scan func(pgx.Row) error) error {
+	b := TxBatch()
+	b.Queue(q, args...)
+	return SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("%s: %w", step, err)
+			return fmt.Errorf("begin: %w", err)
 		}
-	}
-	return ReadCommit(br)
+		return scan(br.QueryRow())
+	})
+}
+
+// SendCommit queues COMMIT after b's statements, sends b on conn and reads the results: one per
+// step, named in its error (which wraps the server's, so UniqueViolation still finds it), then
+// the COMMIT (ReadCommit). It is the last round trip of a transaction that InBatchTx runs; when
+// b came from TxBatch, the first step is the BEGIN.
+func SendCommit(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, steps ...string) error {
+	b.Queue("COMMIT")
+	return SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+		for _, step := range steps {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("%s: %w", step, err)
+			}
+		}
+		return ReadCommit(br)
+	})
 }
 
 // InTx runs fn in a READ COMMITTED transaction and commits when fn returns nil; otherwise, or when

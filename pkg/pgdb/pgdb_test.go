@@ -129,14 +129,16 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-func TestInTx(t *testing.T) {
-	t.Parallel()
+// items returns a pool on a fresh database with a table items (id int PRIMARY KEY), and a count
+// of the rows with a given id.
+func items(t *testing.T) (*pgxpool.Pool, func(id int) int) {
+	t.Helper()
 	pool := connect(t, testkit.NewDatabase(t), "public")
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
-	count := func(id int) int {
+	return pool, func(id int) int {
 		t.Helper()
 		var n int
 		if err := pool.QueryRow(ctx, "SELECT count(*) FROM items WHERE id = $1", id).Scan(&n); err != nil {
@@ -144,6 +146,12 @@ func TestInTx(t *testing.T) {
 		}
 		return n
 	}
+}
+
+func TestInTx(t *testing.T) {
+	t.Parallel()
+	pool, count := items(t)
+	ctx := context.Background()
 
 	t.Run("commits when fn succeeds", func(t *testing.T) {
 		err := InTx(ctx, pool, func(tx pgx.Tx) error {
@@ -209,24 +217,12 @@ func TestInTx(t *testing.T) {
 
 func TestInBatchTx(t *testing.T) {
 	t.Parallel()
-	pool := connect(t, testkit.NewDatabase(t), "public")
+	pool, count := items(t)
 	ctx := context.Background()
-	if _, err := pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
-		t.Fatal(err)
-	}
-	count := func(id int) int {
-		t.Helper()
-		var n int
-		if err := pool.QueryRow(ctx, "SELECT count(*) FROM items WHERE id = $1", id).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	// insert sends BEGIN and the insert of id as one batch and, when commit is set, COMMIT as a
 	// second.
 	insert := func(conn *pgxpool.Conn, id int, commit bool) error {
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b := TxBatch()
 		b.Queue("INSERT INTO items VALUES ($1)", id)
 		if err := SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
 			if _, err := br.Exec(); err != nil {
@@ -237,9 +233,7 @@ func TestInBatchTx(t *testing.T) {
 		}); err != nil || !commit {
 			return err
 		}
-		b = &pgx.Batch{}
-		b.Queue("COMMIT")
-		return SendBatch(ctx, conn, b, ReadCommit)
+		return SendCommit(ctx, conn, &pgx.Batch{})
 	}
 	idle := func() {
 		t.Helper()
@@ -254,6 +248,25 @@ func TestInBatchTx(t *testing.T) {
 		}
 		if count(1) != 1 {
 			t.Fatal("row not committed")
+		}
+		idle()
+	})
+
+	t.Run("BeginQueryRow reads a row in the transaction's first round trip", func(t *testing.T) {
+		var got int
+		err := InBatchTx(ctx, pool, func(conn *pgxpool.Conn) error {
+			return BeginQueryRow(ctx, conn, "SELECT id FROM items WHERE id = $1 FOR UPDATE", []any{1},
+				func(row pgx.Row) error { return row.Scan(&got) })
+		})
+		if err != nil || got != 1 {
+			t.Fatalf("BeginQueryRow = %d, %v; want 1", got, err)
+		}
+		err = InBatchTx(ctx, pool, func(conn *pgxpool.Conn) error {
+			return BeginQueryRow(ctx, conn, "SELECT id FROM items WHERE id = $1 FOR UPDATE", []any{99},
+				func(row pgx.Row) error { return row.Scan(&got) })
+		})
+		if !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatalf("BeginQueryRow of a missing row = %v, want pgx.ErrNoRows", err)
 		}
 		idle()
 	})
@@ -299,14 +312,10 @@ func TestInBatchTx(t *testing.T) {
 
 	t.Run("a failed statement skips the rest of its batch", func(t *testing.T) {
 		err := InBatchTx(ctx, pool, func(conn *pgxpool.Conn) error {
-			b := &pgx.Batch{}
-			b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+			b := TxBatch()
 			b.Queue("INSERT INTO items VALUES (4)")
 			b.Queue("INSERT INTO items VALUES (1)") // taken
-			b.Queue("COMMIT")
-			return SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-				return ExecCommit(br, "begin", "insert 4", "insert 1")
-			})
+			return SendCommit(ctx, conn, b, "begin", "insert 4", "insert 1")
 		})
 		if c, ok := UniqueViolation(err); !ok || c != "items_pkey" {
 			t.Fatalf("UniqueViolation(%v) = %q, %v", err, c, ok)

@@ -141,8 +141,7 @@ func (s *Store) AppendBatch(ctx context.Context, es []audit.Entry) (int, error) 
 	}
 	var recs []audit.Record
 	err := pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b := pgdb.TxBatch()
 		// Held until commit: every replica's appends, and their reads of the tail, take turns.
 		b.Queue("SELECT pg_advisory_xact_lock($1)", appendLockKey)
 		b.Queue("SELECT event_id::text FROM audit_events WHERE event_id = ANY($1::uuid[])", ids)
@@ -174,15 +173,11 @@ func (s *Store) AppendBatch(ctx context.Context, es []audit.Entry) (int, error) 
 		if len(recs) > 0 {
 			queueInsert(b, recs)
 		}
-		b.Queue("COMMIT")
-		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			if len(recs) > 0 {
-				if _, err := br.Exec(); err != nil {
-					return fmt.Errorf("insert records: %w", err)
-				}
-			}
-			return pgdb.ReadCommit(br)
-		})
+		var steps []string
+		if len(recs) > 0 {
+			steps = append(steps, "insert records")
+		}
+		return pgdb.SendCommit(ctx, conn, b, steps...)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: append %d events: %w", len(es), err)

@@ -217,8 +217,7 @@ func (s *Store) Create(ctx context.Context, c *customer.Customer, in CreateInput
 // transaction.
 func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput, actor Actor) (existingID string, err error) {
 	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b := pgdb.TxBatch()
 		if in.RequestID != "" {
 			b.Queue(claimSQL, actor.UserID, in.RequestID, in.RequestHash, c.ID)
 		}
@@ -252,10 +251,7 @@ func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput
 		if err := outbox.Queue(b, ev); err != nil {
 			return err
 		}
-		b.Queue("COMMIT")
-		err = pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			return pgdb.ExecCommit(br, "insert customer", "outbox: add event "+ev.GetId())
-		})
+		err = pgdb.SendCommit(ctx, conn, b, "insert customer", "outbox: add event "+ev.GetId())
 		if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
 			return &customer.DuplicateError{ExactUSCC: true}
 		}
@@ -438,16 +434,9 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*custo
 		} else {
 			q += ` AND deleted_at IS NULL`
 		}
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-		b.Queue(q+` FOR UPDATE`, args...)
 		var c *customer.Customer
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
-			var err error
-			c, err = scanCustomer(br.QueryRow())
+		if err := pgdb.BeginQueryRow(ctx, conn, q+` FOR UPDATE`, args, func(row pgx.Row) (err error) {
+			c, err = scanCustomer(row)
 			return err
 		}); err != nil {
 			return err
@@ -474,15 +463,12 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*custo
 		if err != nil {
 			return err
 		}
-		b = &pgx.Batch{}
+		b := &pgx.Batch{}
 		b.Queue(`UPDATE customers SET `+updateSet+` WHERE id = $1`, append(vals, c.NameKey())...)
 		if err := outbox.Queue(b, ev); err != nil {
 			return err
 		}
-		b.Queue("COMMIT")
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			return pgdb.ExecCommit(br, "update customer", "outbox: add event "+ev.GetId())
-		}); err != nil {
+		if err := pgdb.SendCommit(ctx, conn, b, "update customer", "outbox: add event "+ev.GetId()); err != nil {
 			if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
 				return customer.ErrUSCCTaken
 			}

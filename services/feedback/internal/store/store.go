@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 	"strings"
 	"time"
 
@@ -197,23 +196,19 @@ func (s *Store) Create(ctx context.Context, f *feedback.Feedback, in CreateInput
 	// that request has committed, if it is still in flight), the server skips the rest of the
 	// batch, and the transaction rolls back having written nothing.
 	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b, steps := pgdb.TxBatch(), []string{"begin"}
 		if in.RequestID != "" {
 			b.Queue(`INSERT INTO create_requests (created_by, request_id, request_hash, feedback_id) VALUES ($1, $2, $3, $4)`,
 				actor.UserID, in.RequestID, in.RequestHash, id)
+			steps = append(steps, "claim request id")
 		}
 		vals := values(f)
 		b.Queue(`INSERT INTO feedback (`+columns+`) VALUES (`+placeholders(len(vals))+`)`, vals...)
 		if err := outbox.Queue(b, ev); err != nil {
 			return err
 		}
-		b.Queue("COMMIT")
-		steps := []string{"begin", "insert feedback", "outbox: add event " + ev.GetId()}
-		if in.RequestID != "" {
-			steps = slices.Insert(steps, 1, "claim request id")
-		}
-		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error { return pgdb.ExecCommit(br, steps...) })
+		steps = append(steps, "insert feedback", "outbox: add event "+ev.GetId())
+		return pgdb.SendCommit(ctx, conn, b, steps...)
 	})
 	if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
 		return s.priorRequest(ctx, actor.UserID, in)
@@ -300,16 +295,9 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*feedb
 	err := pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
 		args := []any{in.ID}
 		q := `SELECT ` + selectColumns + from + ` WHERE f.id = $1 AND f.deleted_at IS NULL AND ` + in.Reach.where(&args) + ` FOR UPDATE OF f`
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-		b.Queue(q, args...)
 		var f *feedback.Feedback
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
-			var err error
-			f, err = scanFeedback(br.QueryRow())
+		if err := pgdb.BeginQueryRow(ctx, conn, q, args, func(row pgx.Row) (err error) {
+			f, err = scanFeedback(row)
 			return err
 		}); err != nil {
 			return err
@@ -332,15 +320,12 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*feedb
 		if err != nil {
 			return err
 		}
-		b = &pgx.Batch{}
+		b := &pgx.Batch{}
 		b.Queue(`UPDATE feedback SET `+updateSet+` WHERE id = $1`, values(f)...)
 		if err := outbox.Queue(b, ev); err != nil {
 			return err
 		}
-		b.Queue("COMMIT")
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			return pgdb.ExecCommit(br, "update feedback", "outbox: add event "+ev.GetId())
-		}); err != nil {
+		if err := pgdb.SendCommit(ctx, conn, b, "update feedback", "outbox: add event "+ev.GetId()); err != nil {
 			return err
 		}
 		out = f

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 	"strings"
 	"time"
 
@@ -198,22 +197,18 @@ func (s *Store) Create(ctx context.Context, f *followup.FollowUp, in CreateInput
 	// that request has committed, if it is still in flight), the server skips the rest of the
 	// batch, and the transaction rolls back having written nothing.
 	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b, steps := pgdb.TxBatch(), []string{"begin"}
 		if in.RequestID != "" {
 			b.Queue(`INSERT INTO create_requests (created_by, request_id, request_hash, followup_id) VALUES ($1, $2, $3, $4)`,
 				actor.UserID, in.RequestID, in.RequestHash, id)
+			steps = append(steps, "claim request id")
 		}
 		b.Queue(`INSERT INTO followups (`+tableColumns+`) VALUES (`+placeholders(21)+`)`, values(f)...)
 		if err := outbox.Queue(b, ev); err != nil {
 			return err
 		}
-		b.Queue("COMMIT")
-		steps := []string{"begin", "insert follow-up", "outbox: add event " + ev.GetId()}
-		if in.RequestID != "" {
-			steps = slices.Insert(steps, 1, "claim request id")
-		}
-		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error { return pgdb.ExecCommit(br, steps...) })
+		steps = append(steps, "insert follow-up", "outbox: add event "+ev.GetId())
+		return pgdb.SendCommit(ctx, conn, b, steps...)
 	})
 	if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
 		return s.priorRequest(ctx, actor.UserID, in)
@@ -298,16 +293,9 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*follo
 		args := []any{in.ID}
 		q := `SELECT ` + selectColumns + ` FROM ` + from + ` WHERE f.id = $1 AND f.deleted_at IS NULL AND ` +
 			in.Reach.where(&args) + ` FOR UPDATE OF f`
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-		b.Queue(q, args...)
 		var f *followup.FollowUp
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
-			var err error
-			f, err = scan(br.QueryRow())
+		if err := pgdb.BeginQueryRow(ctx, conn, q, args, func(row pgx.Row) (err error) {
+			f, err = scan(row)
 			return err
 		}); err != nil {
 			return err
@@ -330,15 +318,12 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*follo
 		if err != nil {
 			return err
 		}
-		b = &pgx.Batch{}
+		b := &pgx.Batch{}
 		b.Queue(`UPDATE followups SET `+updateSet+` WHERE id = $1`, values(f)...)
 		if err := outbox.Queue(b, ev); err != nil {
 			return err
 		}
-		b.Queue("COMMIT")
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			return pgdb.ExecCommit(br, "update follow-up", "outbox: add event "+ev.GetId())
-		}); err != nil {
+		if err := pgdb.SendCommit(ctx, conn, b, "update follow-up", "outbox: add event "+ev.GetId()); err != nil {
 			return err
 		}
 		out = f

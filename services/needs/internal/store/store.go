@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 	"strings"
 	"time"
 
@@ -205,23 +204,19 @@ func (s *Store) Create(ctx context.Context, n *need.Need, in CreateInput, actor 
 	// fails it (once that request has committed, if it is still in flight), the server skips the
 	// rest of the batch, and the transaction rolls back having written nothing.
 	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+		b, steps := pgdb.TxBatch(), []string{"begin"}
 		if in.RequestID != "" {
 			b.Queue(`INSERT INTO create_requests (created_by, request_id, request_hash, need_id) VALUES ($1, $2, $3, $4)`,
 				actor.UserID, in.RequestID, in.RequestHash, id)
+			steps = append(steps, "claim request id")
 		}
 		b.Queue(`INSERT INTO needs (`+strings.Join(columns, ", ")+`) VALUES (`+placeholders(len(columns))+`)`, values(n)...)
 		queueStageChange(b, need.StageChange{NeedID: n.ID, To: n.Stage, ChangedAt: now, ChangedBy: actor.UserID})
 		if err := outbox.Queue(b, ev); err != nil {
 			return err
 		}
-		b.Queue("COMMIT")
-		steps := []string{"begin", "insert need", "insert stage change", "outbox: add event " + ev.GetId()}
-		if in.RequestID != "" {
-			steps = slices.Insert(steps, 1, "claim request id")
-		}
-		return pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error { return pgdb.ExecCommit(br, steps...) })
+		steps = append(steps, "insert need", "insert stage change", "outbox: add event "+ev.GetId())
+		return pgdb.SendCommit(ctx, conn, b, steps...)
 	})
 	if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
 		return s.priorRequest(ctx, actor.UserID, in)
@@ -327,16 +322,9 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*need.
 	// the event and COMMIT as a second.
 	err := pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
 		sql, args := getSQL(in.ID, in.Reach, false, true)
-		b := &pgx.Batch{}
-		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
-		b.Queue(sql, args...)
 		var n *need.Need
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("begin: %w", err)
-			}
-			var err error
-			n, err = scanNeed(br.QueryRow())
+		if err := pgdb.BeginQueryRow(ctx, conn, sql, args, func(row pgx.Row) (err error) {
+			n, err = scanNeed(row)
 			return err
 		}); err != nil {
 			return err
@@ -362,7 +350,7 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*need.
 		if err != nil {
 			return err
 		}
-		b = &pgx.Batch{}
+		b := &pgx.Batch{}
 		b.Queue(`UPDATE needs SET `+updateSet+` WHERE id = $1`, values(n)...)
 		steps := []string{"update need"}
 		if n.Stage != before.Stage {
@@ -374,8 +362,7 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*need.
 			return err
 		}
 		steps = append(steps, "outbox: add event "+ev.GetId())
-		b.Queue("COMMIT")
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error { return pgdb.ExecCommit(br, steps...) }); err != nil {
+		if err := pgdb.SendCommit(ctx, conn, b, steps...); err != nil {
 			return err
 		}
 		out = n
