@@ -174,6 +174,20 @@ func (p *Projection) Apply(ctx context.Context, ev *eventsv1.Event) error {
 // commit, however many events): of several events of one customer the newest counts, and as with
 // Apply no event rolls a newer row back. Events other than customer events are ignored.
 func (p *Projection) ApplyBatch(ctx context.Context, evs []*eventsv1.Event) error {
+	b := &pgx.Batch{}
+	if err := QueueApply(b, evs); err != nil || b.Len() == 0 {
+		return err
+	}
+	if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("store customer refs: %w", err)
+	}
+	return nil
+}
+
+// QueueApply queues on b the statement with which ApplyBatch applies evs, for a service that keeps
+// other projections of the same events and applies them all in one round trip and one commit (a
+// batch sent outside a transaction is one). It queues nothing when no event is a customer event.
+func QueueApply(b *pgx.Batch, evs []*eventsv1.Event) error {
 	newest := map[string]Ref{}
 	var order []string
 	for _, ev := range evs {
@@ -194,11 +208,8 @@ func (p *Projection) ApplyBatch(ctx context.Context, evs []*eventsv1.Event) erro
 			newest[r.CustomerID] = r
 		}
 	}
-	switch len(order) {
-	case 0:
+	if len(order) == 0 {
 		return nil
-	case 1:
-		return p.upsert(ctx, newest[order[0]])
 	}
 	// One row per customer: ON CONFLICT DO UPDATE may not touch a row twice in one statement.
 	n := len(order)
@@ -208,15 +219,12 @@ func (p *Projection) ApplyBatch(ctx context.Context, evs []*eventsv1.Event) erro
 		r := newest[id]
 		ids[i], owners[i], teams[i], deleted[i], merged[i], versions[i] = r.CustomerID, r.OwnerID, r.TeamID, r.Deleted, r.MergedInto, r.Version
 	}
-	_, err := p.pool.Exec(ctx, `INSERT INTO customer_refs (customer_id, owner_id, team_id, deleted, merged_into, version)
+	b.Queue(`INSERT INTO customer_refs (customer_id, owner_id, team_id, deleted, merged_into, version)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::bigint[])
 		ON CONFLICT (customer_id) DO UPDATE SET owner_id = excluded.owner_id, team_id = excluded.team_id,
 			deleted = excluded.deleted, merged_into = excluded.merged_into, version = excluded.version, updated_at = now()
 		WHERE customer_refs.version < excluded.version`,
 		ids, owners, teams, deleted, merged, versions)
-	if err != nil {
-		return fmt.Errorf("store %d customer refs: %w", n, err)
-	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,13 @@ func TestConsumeBatchRejectsBadConfig(t *testing.T) {
 	if err == nil {
 		t.Fatal("nil handler accepted")
 	}
+	for _, replaces := range [][]string{{"x"}, {"a.b"}, {""}} {
+		err = events.ConsumeBatch(context.Background(), nil, nil, events.ConsumerConfig{Durable: "x", Replaces: replaces},
+			func(context.Context, []*eventsv1.Event) error { return nil }, (&deadLetters{}).store, nil)
+		if err == nil {
+			t.Fatalf("replaced consumers %q accepted", replaces)
+		}
+	}
 }
 
 func TestConsumeBatchSpacesBatchesByTheInterval(t *testing.T) {
@@ -218,4 +226,120 @@ func TestConsumeBatchWorksOffABacklogWithoutPause(t *testing.T) {
 		t.Errorf("the backlog took %s in batches %v, want less than the interval %s: full batches follow each other at once",
 			took, sizes, interval)
 	}
+}
+
+// TestConsumeBatchTakesOverFromReplacedConsumers merges two consumers into one: the new one
+// starts after the lower of their acknowledgement floors, deletes them, keeps its start across
+// restarts (the server refuses to change it), and deletes a replaced consumer that reappears.
+func TestConsumeBatchTakesOverFromReplacedConsumers(t *testing.T) {
+	t.Parallel()
+	nc, js, s := broker(t)
+	ctx := context.Background()
+	evs := newEvents(t, 8)
+	publish(t, js, evs[:6]...)
+	// The earlier version's two consumers: one had acknowledged 2 events, the other 4.
+	oldConsumer := func(name string, acked int) {
+		t.Helper()
+		cons, err := js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
+			Durable: name, AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acked == 0 {
+			return
+		}
+		msgs, err := cons.Fetch(acked, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for msg := range msgs.Messages() {
+			if err := msg.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	oldConsumer("old-a", 4)
+	oldConsumer("old-b", 2)
+
+	var mu sync.Mutex
+	var handled []string
+	cfg := events.ConsumerConfig{Durable: "merged", Replaces: []string{"old-a", "old-b"}}
+	run := func() (stop func()) {
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- events.ConsumeBatch(cctx, js, nc, cfg, func(_ context.Context, got []*eventsv1.Event) error {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, ev := range got {
+					handled = append(handled, ev.GetSubject())
+				}
+				return nil
+			}, (&deadLetters{}).store, testLogger(t))
+		}()
+		return func() {
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("ConsumeBatch returned %v, want context.Canceled", err)
+			}
+		}
+	}
+	waitFor := func(want ...*eventsv1.Event) {
+		t.Helper()
+		eventually(t, 10*time.Second, "events handled and acked", func() bool {
+			mu.Lock()
+			n := len(handled)
+			mu.Unlock()
+			return n >= len(want) && consumerDone(t, s, "merged")
+		})
+		time.Sleep(200 * time.Millisecond) // room for a wrong redelivery to show
+		mu.Lock()
+		defer mu.Unlock()
+		var wantSubjects []string
+		for _, ev := range want {
+			wantSubjects = append(wantSubjects, ev.GetSubject())
+		}
+		if strings.Join(handled, " ") != strings.Join(wantSubjects, " ") {
+			t.Fatalf("handled %v, want %v", handled, wantSubjects)
+		}
+	}
+	gone := func(name string) {
+		t.Helper()
+		if _, err := s.Consumer(ctx, name); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			t.Fatalf("consumer %s: %v, want it deleted", name, err)
+		}
+	}
+
+	stop := run()
+	waitFor(evs[2:6]...) // after old-b's floor: events 3–6, none that old-b had still to handle skipped
+	stop()
+	gone("old-a")
+	gone("old-b")
+
+	publish(t, js, evs[6])
+	oldConsumer("old-a", 0) // a replica of the earlier version re-created it
+	stop = run()
+	waitFor(evs[2:7]...)
+	gone("old-a")
+	publish(t, js, evs[7])
+	waitFor(evs[2:8]...)
+	stop()
+}
+
+func TestConsumeBatchWithReplacedConsumersThatNeverExistedStartsAtTheBeginning(t *testing.T) {
+	t.Parallel()
+	nc, js, s := broker(t)
+	evs := newEvents(t, 3)
+	publish(t, js, evs...)
+	var seen counter
+	consumeBatch(t, js, nc, events.ConsumerConfig{Durable: "fresh", Replaces: []string{"never-was"}},
+		func(_ context.Context, got []*eventsv1.Event) error {
+			for _, ev := range got {
+				seen.inc(ev.GetId())
+			}
+			return nil
+		}, (&deadLetters{}).store)
+	eventually(t, 10*time.Second, "all events handled and acked", func() bool {
+		return seen.total() == len(evs) && consumerDone(t, s, "fresh")
+	})
 }

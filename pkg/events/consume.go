@@ -83,6 +83,13 @@ type ConsumerConfig struct {
 	// read only the envelope and the data, as projections do. Decoding the changes is most of
 	// the cost of decoding an event.
 	SkipChanges bool
+	// Replaces names durable consumers of an earlier version whose work this one takes over, e.g.
+	// two consumers of the same events merged into one. When this consumer does not exist yet it
+	// starts after the last event that all of them had acknowledged, so that nothing one of them
+	// still had to handle is skipped (events that some had handled come again: handlers are
+	// idempotent); once it exists they are deleted, on every start, so that one re-created by a
+	// replica of the earlier version during a rolling upgrade does not linger.
+	Replaces []string
 }
 
 // decode is the decoding the consumer's handlers need.
@@ -149,6 +156,11 @@ func (cfg ConsumerConfig) withDefaults() (ConsumerConfig, error) {
 	for _, d := range cfg.Backoff {
 		if d <= 0 {
 			return cfg, fmt.Errorf("backoff delays must be positive, got %s", d)
+		}
+	}
+	for _, name := range cfg.Replaces {
+		if err := checkToken(name); err != nil || name == cfg.Durable {
+			return cfg, fmt.Errorf("replaced consumer %q: must be a valid durable name other than %q", name, cfg.Durable)
 		}
 	}
 	return cfg, nil
@@ -275,11 +287,46 @@ func (c *consumer) freshen(ctx context.Context, cons jetstream.Consumer, cc jets
 	if err := c.js.DeleteConsumer(ctx, StreamName, cc.Durable); err != nil {
 		return nil, fmt.Errorf("delete stale consumer: %w", err)
 	}
+	cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverAllPolicy, 0 // a start taken over from replaced consumers is as stale
 	cons, err = c.js.CreateOrUpdateConsumer(ctx, StreamName, cc)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer: %w", err)
 	}
 	return cons, nil
+}
+
+// startAfterReplaced sets where a consumer with replaced ones starts: where it was created to start
+// if it exists (the server refuses to change that), else after the lowest acknowledgement floor
+// of the replaced consumers that exist, else at the beginning.
+func (c *consumer) startAfterReplaced(ctx context.Context, cc *jetstream.ConsumerConfig) error {
+	existing, err := c.js.Consumer(ctx, StreamName, cc.Durable)
+	if err == nil {
+		created := existing.CachedInfo().Config
+		cc.DeliverPolicy, cc.OptStartSeq = created.DeliverPolicy, created.OptStartSeq
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("consumer info: %w", err)
+	}
+	var start uint64 // 0: none of the replaced consumers exists
+	for _, name := range c.cfg.Replaces {
+		old, err := c.js.Consumer(ctx, StreamName, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("replaced consumer %s: %w", name, err)
+		}
+		if next := old.CachedInfo().AckFloor.Stream + 1; start == 0 || next < start {
+			start = next
+		}
+	}
+	if start > 0 {
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+		c.log.LogAttrs(ctx, slog.LevelInfo, "events: consumer takes over from replaced ones",
+			slog.Any("replaced", c.cfg.Replaces), slog.Uint64("start_seq", start))
+	}
+	return nil
 }
 
 // run creates or updates the consumer and handles messages until ctx is done or the message
@@ -302,12 +349,25 @@ func (c *consumer) run(ctx context.Context) (started bool, err error) {
 	} else {
 		cc.FilterSubjects = c.cfg.FilterSubjects
 	}
+	if len(c.cfg.Replaces) > 0 {
+		if err := c.startAfterReplaced(ctx, &cc); err != nil {
+			return false, err
+		}
+	}
 	cons, err := c.js.CreateOrUpdateConsumer(ctx, StreamName, cc)
 	if err != nil {
 		return false, fmt.Errorf("create consumer: %w", err)
 	}
 	if cons, err = c.freshen(ctx, cons, cc); err != nil {
 		return false, err
+	}
+	for _, name := range c.cfg.Replaces {
+		switch err := c.js.DeleteConsumer(ctx, StreamName, name); {
+		case err == nil:
+			c.log.LogAttrs(ctx, slog.LevelInfo, "events: replaced consumer deleted", slog.String("replaced", name))
+		case !errors.Is(err, jetstream.ErrConsumerNotFound):
+			return false, fmt.Errorf("delete replaced consumer %s: %w", name, err)
+		}
 	}
 	// A small client-side buffer: buffered messages are already delivered and their AckWait runs,
 	// so a deep buffer behind a slow handler would be redelivered while still waiting here. A

@@ -1,5 +1,5 @@
 // Command tagging runs the tagging service: the gRPC TaggingService (tags, customer tags,
-// segments), its outbox relay to NATS JetStream, and the consumers that keep its customer
+// segments), its outbox relay to NATS JetStream, and the consumer that keeps its customer
 // projections (owner, team, deleted, merged; type, status, province) from the customer events.
 //
 //	tagging           serve (the default)
@@ -35,10 +35,7 @@ func main() {
 			st := store.New(d.Pool, server.EventData())
 			taggingv1.RegisterTaggingServiceServer(d.Server, server.New(st, refs, d.Log))
 			return []func(context.Context) error{
-				func(ctx context.Context) error { return refs.Consume(ctx, d.JS, d.NC, "tagging-customers", d.Log) },
-				func(ctx context.Context) error {
-					return st.ConsumeCustomerAttrs(ctx, d.JS, d.NC, "tagging-customer-attrs", d.Log)
-				},
+				func(ctx context.Context) error { return st.ConsumeCustomerEvents(ctx, d.JS, d.NC, d.Log) },
 			}, nil
 		},
 	})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -16,8 +17,9 @@ import (
 	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 )
 
-// ApplyCustomerEvent keeps customer_attrs (type, status, province) from one customer event; other
-// events are ignored. It is idempotent and ignores events older than the row it has.
+// ApplyCustomerEvent keeps both projections of customers from one customer event: customer_refs
+// (owner, team, deleted, merged; pkg/customerref) and customer_attrs (type, status, province);
+// other events are ignored. It is idempotent and ignores events older than the rows it has.
 func (s *Store) ApplyCustomerEvent(ctx context.Context, ev *eventsv1.Event) error {
 	return s.ApplyCustomerEvents(ctx, []*eventsv1.Event{ev})
 }
@@ -28,9 +30,26 @@ type customerAttrs struct {
 	version                   int64
 }
 
-// ApplyCustomerEvents is ApplyCustomerEvent for several events in one statement: of several
-// events of one customer the newest counts (ON CONFLICT may not touch a row twice).
+// ApplyCustomerEvents is ApplyCustomerEvent for several events: one statement per projection, both
+// in one round trip and one transaction (of several events of one customer the newest counts, as
+// ON CONFLICT may not touch a row twice).
 func (s *Store) ApplyCustomerEvents(ctx context.Context, evs []*eventsv1.Event) error {
+	b := &pgx.Batch{}
+	if err := customerref.QueueApply(b, evs); err != nil {
+		return err
+	}
+	if err := queueCustomerAttrs(b, evs); err != nil || b.Len() == 0 {
+		return err
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("store customer refs and attributes: %w", err)
+	}
+	return nil
+}
+
+// queueCustomerAttrs queues on b the statement that keeps customer_attrs from evs, if any is a
+// customer event.
+func queueCustomerAttrs(b *pgx.Batch, evs []*eventsv1.Event) error {
 	newest := map[string]customerAttrs{}
 	var order []string
 	for _, ev := range evs {
@@ -68,29 +87,35 @@ func (s *Store) ApplyCustomerEvents(ctx context.Context, evs []*eventsv1.Event) 
 		a := newest[id]
 		ids[i], types[i], statuses[i], provinces[i], versions[i] = a.id, a.typ, a.status, a.province, a.version
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO customer_attrs (customer_id, type, status, province, version)
+	b.Queue(`INSERT INTO customer_attrs (customer_id, type, status, province, version)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
 		ON CONFLICT (customer_id) DO UPDATE SET type = excluded.type, status = excluded.status,
 			province = excluded.province, version = excluded.version, updated_at = now()
 		WHERE customer_attrs.version < excluded.version`,
 		ids, types, statuses, provinces, versions)
-	if err != nil {
-		return fmt.Errorf("store customer attributes of %d customers: %w", n, err)
-	}
 	return nil
 }
 
-// ConsumeCustomerAttrs keeps customer_attrs up to date from the customer events until ctx is
-// done, with its own durable consumer (e.g. "tagging-customer-attrs"), in batches of what has
-// arrived (events.ConsumeBatch: one statement and one commit per batch, not per event).
-func (s *Store) ConsumeCustomerAttrs(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, durable string, log *slog.Logger) error {
+// customerEventsConsumer is the durable consumer that keeps both projections of customers. It
+// replaces the earlier versions' two, one per projection, and takes over where the one further
+// behind had got to (events.ConsumerConfig.Replaces).
+const customerEventsConsumer = "tagging-customer-projections"
+
+var replacedCustomerConsumers = []string{"tagging-customers", "tagging-customer-attrs"}
+
+// ConsumeCustomerEvents keeps customer_refs and customer_attrs up to date from the customer events
+// until ctx is done, in batches of what has arrived (events.ConsumeBatch: one round trip and one
+// commit per batch for both, not per event and projection).
+func (s *Store) ConsumeCustomerEvents(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, log *slog.Logger) error {
 	return events.ConsumeBatch(ctx, js, nc, events.ConsumerConfig{
-		Durable:        durable,
+		Durable:        customerEventsConsumer,
+		Replaces:       replacedCustomerConsumers,
 		FilterSubjects: []string{"crm.customer.customer.>"},
 		SkipChanges:    true,
 	}, s.ApplyCustomerEvents, func(_ context.Context, seq uint64, _ *jetstream.RawStreamMsg, reason string) error {
-		// The customer's next event rewrites the whole row, so a dropped one is repaired then.
-		log.Error("customer event dropped from attributes", "stream_seq", seq, "reason", reason)
+		// The customer's next event rewrites both rows (and a missing ref is looked up through
+		// the customer service's API), so a dropped event is repaired then.
+		log.Error("customer event dropped from the customer projections", "stream_seq", seq, "reason", reason)
 		return nil
 	}, log)
 }

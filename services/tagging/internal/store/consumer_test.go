@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -9,17 +10,19 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/crmsuite/crm/pkg/events"
 	"github.com/crmsuite/crm/pkg/outbox"
 	"github.com/crmsuite/crm/pkg/testkit"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 	taggingv1 "github.com/crmsuite/crm/proto/gen/go/crm/tagging/v1"
 	"github.com/crmsuite/crm/services/tagging/internal/store"
 )
 
 // TestEventsEndToEnd runs the service's NATS side against an embedded server: customer events
-// feed customer_attrs through the consumer, and a level change leaves through the outbox relay as
+// feed customer_refs and customer_attrs through the consumer, and a level change leaves through the outbox relay as
 // crm.tagging.customer_level.changed with a CustomerLevel and its version.
 func TestEventsEndToEnd(t *testing.T) {
 	t.Parallel()
@@ -40,15 +43,21 @@ func TestEventsEndToEnd(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	done := make(chan struct{}, 2)
-	go func() { _ = st.ConsumeCustomerAttrs(ctx, js, nc, "tagging-customer-attrs", log); done <- struct{}{} }()
+	go func() { _ = st.ConsumeCustomerEvents(ctx, js, nc, log); done <- struct{}{} }()
 	relay := outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: store.Schema, PollInterval: 50 * time.Millisecond}, log)
 	go func() { _ = relay.Run(ctx); done <- struct{}{} }()
 	defer func() { cancel(); <-done; <-done }()
 
 	const c = "CUST-20260101-0001"
 	for _, v := range []int64{1, 2} {
-		ev := customerEvent(t, c, v, customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE, customerv1.CustomerStatus_CUSTOMER_STATUS_ACTIVE, "广东")
-		ev.Id = ev.Id + "-nats"
+		data, err := anypb.New(&customerv1.Customer{CustomerId: c, OwnerId: fmt.Sprintf("u-sales%d", v), TeamId: "east",
+			Type: customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE, Status: customerv1.CustomerStatus_CUSTOMER_STATUS_ACTIVE,
+			Address: &customerv1.Address{Province: "广东"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := &eventsv1.Event{Id: fmt.Sprintf("e-%s-%d-nats", c, v), Type: "customer.updated", Source: "customer", EntityType: "customer",
+			Subject: c, EntityVersion: v, Data: data}
 		msg, err := events.Message(ev)
 		if err != nil {
 			t.Fatal(err)
@@ -62,8 +71,12 @@ func TestEventsEndToEnd(t *testing.T) {
 		err := pool.QueryRow(ctx, `SELECT version FROM customer_attrs WHERE customer_id = $1 AND type = 'enterprise' AND province = '广东省'`, c).Scan(&version)
 		return err == nil && version == 2
 	})
-
-	customer(t, pool, c, "u-sales1", "east", false, "")
+	var owner, team string
+	var version int64
+	if err := pool.QueryRow(ctx, `SELECT owner_id, team_id, version FROM customer_refs WHERE customer_id = $1`, c).
+		Scan(&owner, &team, &version); err != nil || owner != "u-sales2" || team != "east" || version != 2 {
+		t.Fatalf("customer ref = %s %s v%d (%v), want u-sales2 east v2", owner, team, version, err)
+	}
 	sub, err := js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"crm.tagging.customer_level.>"}})
 	if err != nil {
 		t.Fatal(err)

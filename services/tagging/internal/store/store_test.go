@@ -583,7 +583,7 @@ func TestListTagsPagesInCategoryOrder(t *testing.T) {
 	}
 }
 
-func TestCustomerAttributesInOneBatchKeepTheNewest(t *testing.T) {
+func TestCustomerProjectionsInOneBatchKeepTheNewest(t *testing.T) {
 	t.Parallel()
 	st, pool := newStore(t)
 	ctx := context.Background()
@@ -617,6 +617,12 @@ func TestCustomerAttributesInOneBatchKeepTheNewest(t *testing.T) {
 		}
 		if typ != tt.typ || status != tt.status || province != tt.province || version != tt.version {
 			t.Errorf("%s: attrs = %s %s %s v%d, want %s %s %s v%d", tt.id, typ, status, province, version, tt.typ, tt.status, tt.province, tt.version)
+		}
+		if err := pool.QueryRow(ctx, `SELECT version FROM customer_refs WHERE customer_id = $1`, tt.id).Scan(&version); err != nil {
+			t.Fatal(err)
+		}
+		if version != tt.version {
+			t.Errorf("%s: customer ref v%d, want v%d (the same batch keeps both projections)", tt.id, version, tt.version)
 		}
 	}
 }
