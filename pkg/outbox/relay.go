@@ -247,54 +247,57 @@ type row struct {
 var errNotConnected = errors.New("nats: not connected")
 
 // round publishes one batch of pending rows in one transaction and returns how many it published.
-// Its error reports rows that were not published (they stay pending) or a database failure.
-func (r *Relay) round(ctx context.Context) (int, error) {
+// Its error reports rows that were not published (they stay pending) or a database failure. It
+// takes two round trips: BEGIN with the locking SELECT, and the marks with COMMIT.
+func (r *Relay) round(ctx context.Context) (published int, err error) {
 	// Not ctx: once rows are published, marking them must not be cut short by a shutdown.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.PublishTimeout+dbTimeout)
 	defer cancel()
-	// BEGIN goes with the SELECT, saving a round trip per round.
-	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	b.Queue(`SELECT id, event_id::text, subject, payload FROM `+r.table+`
-		WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
-	br := r.pool.SendBatch(rctx, b)
-	batch, err := readPending(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	tx := br.Tx()
-	defer func() { _ = tx.Rollback(rctx) }()
+	var failed []int64
+	var errs []string
+	err = pgdb.InBatchTx(rctx, r.pool, func(conn *pgxpool.Conn) error {
+		b := pgdb.TxBatch()
+		b.Queue(`SELECT id, event_id::text, subject, payload FROM `+r.table+`
+			WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.cfg.BatchSize)
+		var batch []row
+		if err := pgdb.SendBatch(rctx, conn, b, func(br pgx.BatchResults) (err error) {
+			batch, err = readPending(br)
+			return err
+		}); err != nil || len(batch) == 0 {
+			return err // InBatchTx rolls back
+		}
+
+		var ok []int64
+		ok, failed, errs = r.publish(batch)
+		published = len(ok)
+		b = &pgx.Batch{}
+		// A mark lost in a crash only publishes its rows again, which the stream's duplicate
+		// window drops (and consumers are idempotent): no need to wait for the WAL flush.
+		b.Queue(`SET LOCAL synchronous_commit = off`)
+		steps := []string{"set synchronous_commit"}
+		if len(ok) > 0 {
+			b.Queue(`UPDATE `+r.table+` SET published_at = now(), attempts = attempts + 1, last_error = NULL
+				WHERE id = ANY($1)`, ok)
+			steps = append(steps, "mark published")
+		}
+		if len(failed) > 0 {
+			b.Queue(`UPDATE `+r.table+` AS o SET attempts = o.attempts + 1, last_error = f.err
+				FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id`, failed, errs)
+			steps = append(steps, "record failures")
+		}
+		// A failed commit leaves the published rows pending: they go out again next round and
+		// the duplicate window drops the copies.
+		return pgdb.SendCommit(rctx, conn, b, steps...)
+	})
 	if err != nil {
 		return 0, err
 	}
-	if len(batch) == 0 {
-		return 0, nil
-	}
-
-	ok, failed, errs := r.publish(batch)
-
-	if len(ok) > 0 {
-		if _, err := tx.Exec(rctx, `UPDATE `+r.table+` SET published_at = now(), attempts = attempts + 1, last_error = NULL
-			WHERE id = ANY($1)`, ok); err != nil {
-			return 0, fmt.Errorf("mark published: %w", err)
-		}
-	}
-	if len(failed) > 0 {
-		if _, err := tx.Exec(rctx, `UPDATE `+r.table+` AS o SET attempts = o.attempts + 1, last_error = f.err
-			FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id`, failed, errs); err != nil {
-			return 0, fmt.Errorf("record failures: %w", err)
-		}
-	}
-	if err := tx.Commit(rctx); err != nil {
-		// The published rows go out again next round; the duplicate window drops the copies.
-		return 0, fmt.Errorf("commit: %w", err)
-	}
-	r.published.Add(rctx, int64(len(ok)), r.attrs)
+	r.published.Add(rctx, int64(published), r.attrs)
 	if len(failed) > 0 {
 		r.failed.Add(rctx, int64(len(failed)), r.attrs)
-		return len(ok), fmt.Errorf("%d of %d events not published, first: %s", len(failed), len(batch), errs[0])
+		return published, fmt.Errorf("%d of %d events not published, first: %s", len(failed), published+len(failed), errs[0])
 	}
-	return len(ok), nil
+	return published, nil
 }
 
 // readPending reads the results of round's first batch: BEGIN and the pending rows it locked.
