@@ -35,7 +35,8 @@ func ValidSchema(name string) error {
 	return nil
 }
 
-// Connect opens a pool to url whose connections have search_path set to <schema>, public, traced
+// Connect opens a pool to url whose connections have search_path set to <schema>, public (and
+// application_name to <schema>, unless the URL names one), traced
 // with otelpgx (statements without their parameters) and the given tracers (outbox.Commits), and
 // pings the server once. Pool sizes and timeouts are pgx's defaults unless the URL sets them
 // (pool_max_conns, pool_min_conns, …).
@@ -51,6 +52,10 @@ func Connect(ctx context.Context, url, schema string, tracers ...pgx.QueryTracer
 	// Sent in the startup packet, so every connection, including ones the pool opens later, starts
 	// in the service's schema without an extra round trip.
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize() + ", public"
+	// pg_stat_activity (and the logs, with %a) then tell which service a connection belongs to.
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = schema
+	}
 	cfg.ConnConfig.Tracer = otelpgx.NewTracer()
 	if len(tracers) > 0 {
 		cfg.ConnConfig.Tracer = multitracer.New(append([]pgx.QueryTracer{cfg.ConnConfig.Tracer}, tracers...)...)

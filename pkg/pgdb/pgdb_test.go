@@ -72,7 +72,7 @@ func TestConnectRejectsBadInput(t *testing.T) {
 	}
 }
 
-func TestConnectSetsSearchPathAndPoolSize(t *testing.T) {
+func TestConnectSetsSearchPathApplicationNameAndPoolSize(t *testing.T) {
 	t.Parallel()
 	url := testkit.NewDatabase(t)
 	pool := connect(t, url+"&pool_max_conns=3", "svc")
@@ -103,6 +103,14 @@ func TestConnectSetsSearchPathAndPoolSize(t *testing.T) {
 	}
 	if defaults := connect(t, url, "svc"); defaults.Config().MaxConns < 4 {
 		t.Errorf("default MaxConns = %d, want pgx's default (≥ 4)", defaults.Config().MaxConns)
+	}
+	var app string
+	if err := pool.QueryRow(ctx, "SELECT current_setting('application_name')").Scan(&app); err != nil || app != "svc" {
+		t.Errorf("application_name = %q (%v), want the schema's name", app, err)
+	}
+	named := connect(t, url+"&application_name=svc-import", "svc")
+	if err := named.QueryRow(ctx, "SELECT current_setting('application_name')").Scan(&app); err != nil || app != "svc-import" {
+		t.Errorf("application_name = %q (%v), want the URL's", app, err)
 	}
 }
 
