@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -196,7 +197,53 @@ func (h *harness) cpuGroups() []procstat.Group {
 	}
 	g = append(g, procstat.Group{Name: "postgres", Match: procstat.PostgresFor(benchDB)})
 	g = append(g, procstat.Group{Name: loadGenerator, Pids: []int{os.Getpid()}})
+	backends := &backendsByClient{pool: h.pool}
+	clients := []string{"pgbench"}
+	for _, p := range h.suite.Procs {
+		clients = append(clients, p.Name)
+	}
+	for _, client := range clients {
+		g = append(g, procstat.Group{Name: postgresPrefix + client, Lookup: func() []int { return backends.pidsOf(client) }})
+	}
 	return g
+}
+
+// postgresPrefix starts the names of the groups that split "postgres" by client: the backends of
+// the benchmark database that a service (or pgbench) opened, told by their application_name,
+// which pkg/pgdb sets to the service's name. They are part of "postgres", not added to it.
+const postgresPrefix = "postgres/"
+
+// backendsByClient reads which backends of the benchmark database each client opened from
+// pg_stat_activity, at most once per sample.
+type backendsByClient struct {
+	pool *pgxpool.Pool
+	mu   sync.Mutex
+	read time.Time
+	pids map[string][]int // application_name → backend pids
+}
+
+func (b *backendsByClient) pidsOf(client string) []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Since(b.read) > 100*time.Millisecond {
+		b.read = time.Now()
+		b.pids = map[string][]int{}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		rows, err := b.pool.Query(ctx, `SELECT pid, application_name FROM pg_stat_activity WHERE datname = $1`, benchDB)
+		if err == nil {
+			var pid int
+			var app string
+			_, err = pgx.ForEachRow(rows, []any{&pid, &app}, func() error {
+				b.pids[app] = append(b.pids[app], pid)
+				return nil
+			})
+		}
+		if err != nil {
+			b.pids = nil // this sample goes without; "postgres" still counts everything
+		}
+	}
+	return b.pids[client]
 }
 
 // loadGenerator is the CPU group of the harness itself, left out of the suite's CPU per request.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -68,6 +69,15 @@ func (h *harness) setCPU(out *report.Run, cpu map[string]time.Duration, ok int) 
 	}
 	out.CPUPerRequest = map[string]time.Duration{}
 	for name, d := range cpu {
+		if client, split := strings.CutPrefix(name, postgresPrefix); split {
+			if d > 0 {
+				if out.PostgresByClient == nil {
+					out.PostgresByClient = map[string]time.Duration{}
+				}
+				out.PostgresByClient[client] = d / time.Duration(ok)
+			}
+			continue
+		}
 		if name == loadGenerator {
 			continue
 		}
@@ -84,8 +94,10 @@ func setOther(out *report.Run, cpu map[string]time.Duration, m0, m1 procstat.Mac
 		return
 	}
 	used := time.Duration(0)
-	for _, d := range cpu {
-		used += d
+	for name, d := range cpu {
+		if !strings.HasPrefix(name, postgresPrefix) { // part of "postgres"
+			used += d
+		}
 	}
 	if ok := out.Requests - out.Errors; ok > 0 {
 		out.LoadGenerator = cpu[loadGenerator] / time.Duration(ok)

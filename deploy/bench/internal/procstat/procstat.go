@@ -100,6 +100,9 @@ type Group struct {
 	Pids []int
 	// Match, when set, adds every running process it accepts (looked up at each sample).
 	Match Match
+	// Lookup, when set, adds the processes it returns at each sample (e.g. the PostgreSQL
+	// backends that one client opened, from pg_stat_activity).
+	Lookup func() []int
 }
 
 // Sampler samples groups' CPU time in the background, remembering each process's first and last
@@ -175,7 +178,11 @@ func (s *Sampler) sample(initial bool) {
 	}
 	for _, g := range s.groups {
 		seen := map[int]time.Duration{}
-		for _, pid := range g.Pids {
+		pids := g.Pids
+		if g.Lookup != nil {
+			pids = append(pids[:len(pids):len(pids)], g.Lookup()...)
+		}
+		for _, pid := range pids {
 			if t, err := Ticks(pid); err == nil {
 				seen[pid] = t
 			}

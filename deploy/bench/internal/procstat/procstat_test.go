@@ -43,6 +43,24 @@ func TestSamplerMeasuresOwnCPU(t *testing.T) {
 	}
 }
 
+func TestSamplerAddsLookedUpProcesses(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	s := Start([]Group{{Name: "looked up", Lookup: func() []int {
+		calls++
+		if calls == 1 {
+			return nil // not there yet at the first sample: counted from zero when it appears
+		}
+		return []int{os.Getpid()}
+	}}}, 50*time.Millisecond)
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	if got := s.Stop()["looked up"]; got < 100*time.Millisecond {
+		t.Fatalf("300 ms of spinning of a looked-up process measured as %v of CPU", got)
+	}
+}
+
 func TestPostgresFor(t *testing.T) {
 	t.Parallel()
 	m := PostgresFor("crm_bench")

@@ -39,6 +39,10 @@ type Run struct {
 	// in total over the suite's processes (the load generator excluded).
 	CPUPerRequest map[string]time.Duration
 	CPUTotal      time.Duration
+	// PostgresByClient splits CPUPerRequest["postgres"] by the client whose backends did the
+	// work ("customer", "audit", "pgbench"; their application_name); the rest of "postgres" is
+	// the shared processes (WAL writer, checkpointer, autovacuum) and unnamed connections.
+	PostgresByClient map[string]time.Duration `json:",omitempty"`
 	// MachineBusy is the busy share of all cores during the run (0–1), load generator included;
 	// OtherBusy the part of it that neither the suite nor the load generator used (other work on
 	// the machine, which makes the figures worse than they would be on an idle machine).
@@ -184,6 +188,9 @@ func Markdown(r Results) string {
 			}
 			w("Ratios: %s.\n\n", strings.Join(parts, "; "))
 		}
+		if lines := postgresByClient(s.Service); len(lines) > 0 {
+			w("PostgreSQL's CPU per request by client (its connections' application_name): %s.\n\n", strings.Join(lines, "; "))
+		}
 		for _, n := range s.Notes {
 			w("%s\n\n", n)
 		}
@@ -272,6 +279,36 @@ func cpu(r Run) string {
 		top = append(top, fmt.Sprintf("%s %s", p.name, msCPU(p.d)))
 	}
 	return fmt.Sprintf("%s (%s)", msCPU(total), strings.Join(top, ", "))
+}
+
+// postgresByClient describes, for each run that has it, how its PostgreSQL CPU per request divides
+// among the clients, largest first, and what is left for the shared processes.
+func postgresByClient(runs []Run) []string {
+	var out []string
+	for _, r := range runs {
+		if len(r.PostgresByClient) == 0 {
+			continue
+		}
+		clients := make([]string, 0, len(r.PostgresByClient))
+		var named time.Duration
+		for c, d := range r.PostgresByClient {
+			clients = append(clients, c)
+			named += d
+		}
+		sort.Slice(clients, func(i, j int) bool {
+			di, dj := r.PostgresByClient[clients[i]], r.PostgresByClient[clients[j]]
+			return di > dj || di == dj && clients[i] < clients[j]
+		})
+		parts := make([]string, 0, len(clients)+1)
+		for _, c := range clients {
+			parts = append(parts, fmt.Sprintf("%s %s", c, msCPU(r.PostgresByClient[c])))
+		}
+		if rest := r.CPUPerRequest["postgres"] - named; rest > 0 {
+			parts = append(parts, fmt.Sprintf("shared processes and others %s", msCPU(rest)))
+		}
+		out = append(out, fmt.Sprintf("%s: %s", r.Label, strings.Join(parts, ", ")))
+	}
+	return out
 }
 
 func msCPU(d time.Duration) string {

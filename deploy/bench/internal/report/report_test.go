@@ -15,7 +15,8 @@ func sample() Results {
 		Targets: []Target{{Text: "get p99 < 5 ms", Measured: "p99 7 ms", Met: false, Why: "CPU"}},
 		Scenarios: []Scenario{{Title: "Get", Service: []Run{{Label: "gRPC", Requests: 10, Throughput: 1000,
 			Latency: Latency{P50: time.Millisecond, P99: 7 * time.Millisecond}, CPUTotal: time.Second,
-			CPUPerRequest: map[string]time.Duration{"customer": 300 * time.Microsecond, "postgres": 200 * time.Microsecond}}}}},
+			CPUPerRequest:    map[string]time.Duration{"customer": 300 * time.Microsecond, "postgres": 200 * time.Microsecond},
+			PostgresByClient: map[string]time.Duration{"audit": 20 * time.Microsecond, "customer": 150 * time.Microsecond}}}}},
 	}
 }
 
@@ -70,7 +71,8 @@ func TestWriteDocKeepsEverythingOutsideTheMarkers(t *testing.T) {
 func TestRowFormatsCPUAndLatency(t *testing.T) {
 	t.Parallel()
 	md := Markdown(sample())
-	for _, want := range []string{"| gRPC | 10 | 0 | 1000 | 1.00 | – | 7.00 |", "0.50 ms (customer 0.30 ms, postgres 0.20 ms)"} {
+	for _, want := range []string{"| gRPC | 10 | 0 | 1000 | 1.00 | – | 7.00 |", "0.50 ms (customer 0.30 ms, postgres 0.20 ms)",
+		"by client (its connections' application_name): gRPC: customer 0.15 ms, audit 0.02 ms, shared processes and others 0.03 ms."} {
 		if !strings.Contains(md, want) {
 			t.Errorf("missing %q in:\n%s", want, md)
 		}
