@@ -36,11 +36,29 @@ func ValidSchema(name string) error {
 }
 
 // Connect opens a pool to url whose connections have search_path set to <schema>, public (and
-// application_name to <schema>, unless the URL names one), traced
-// with otelpgx (statements without their parameters) and the given tracers (outbox.Commits), and
-// pings the server once. Pool sizes and timeouts are pgx's defaults unless the URL sets them
-// (pool_max_conns, pool_min_conns, …).
+// application_name to <schema>, unless the URL names one), traced with otelpgx (statements
+// without their parameters) and the given tracers (outbox.Commits), and pings the server once.
+// Pool sizes and timeouts are pgx's defaults unless the URL sets them (pool_max_conns,
+// pool_min_conns, …).
 func Connect(ctx context.Context, url, schema string, tracers ...pgx.QueryTracer) (*pgxpool.Pool, error) {
+	return open(ctx, url, schema, func(cfg *pgxpool.Config) {
+		if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+			cfg.ConnConfig.RuntimeParams["application_name"] = schema
+		}
+	}, tracers)
+}
+
+// ConnectOne is Connect for a pool of one connection, named name in application_name whatever
+// the URL says: for a background worker (the outbox relay) that must not queue behind the
+// requests for a connection of the service's pool, and whose work pg_stat_activity shows apart.
+func ConnectOne(ctx context.Context, url, schema, name string) (*pgxpool.Pool, error) {
+	return open(ctx, url, schema, func(cfg *pgxpool.Config) {
+		cfg.MaxConns, cfg.MinConns = 1, 0
+		cfg.ConnConfig.RuntimeParams["application_name"] = name
+	}, nil)
+}
+
+func open(ctx context.Context, url, schema string, configure func(*pgxpool.Config), tracers []pgx.QueryTracer) (*pgxpool.Pool, error) {
 	if err := ValidSchema(schema); err != nil {
 		return nil, err
 	}
@@ -50,12 +68,10 @@ func Connect(ctx context.Context, url, schema string, tracers ...pgx.QueryTracer
 		return nil, fmt.Errorf("pgdb: parse database URL: %w", err)
 	}
 	// Sent in the startup packet, so every connection, including ones the pool opens later, starts
-	// in the service's schema without an extra round trip.
+	// in the service's schema without an extra round trip. The application_name (configure) lets
+	// pg_stat_activity, and the logs with %a, tell which service a connection belongs to.
 	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize() + ", public"
-	// pg_stat_activity (and the logs, with %a) then tell which service a connection belongs to.
-	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
-		cfg.ConnConfig.RuntimeParams["application_name"] = schema
-	}
+	configure(cfg)
 	cfg.ConnConfig.Tracer = otelpgx.NewTracer()
 	if len(tracers) > 0 {
 		cfg.ConnConfig.Tracer = multitracer.New(append([]pgx.QueryTracer{cfg.ConnConfig.Tracer}, tracers...)...)

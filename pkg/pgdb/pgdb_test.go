@@ -112,6 +112,17 @@ func TestConnectSetsSearchPathApplicationNameAndPoolSize(t *testing.T) {
 	if err := named.QueryRow(ctx, "SELECT current_setting('application_name')").Scan(&app); err != nil || app != "svc-import" {
 		t.Errorf("application_name = %q (%v), want the URL's", app, err)
 	}
+	one, err := ConnectOne(ctx, url+"&application_name=svc-import&pool_max_conns=9", "svc", "svc-relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	if err := one.QueryRow(ctx, "SELECT current_setting('application_name')").Scan(&app); err != nil || app != "svc-relay" {
+		t.Errorf("ConnectOne: application_name = %q (%v), want its own name", app, err)
+	}
+	if got := one.Config().MaxConns; got != 1 {
+		t.Errorf("ConnectOne: MaxConns = %d, want 1 whatever the URL says", got)
+	}
 }
 
 func TestConnectUnreachableIsUnavailable(t *testing.T) {

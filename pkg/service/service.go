@@ -151,6 +151,16 @@ func serve(ctx context.Context, spec Spec, log *slog.Logger) error {
 	if err := spec.Migrate(ctx, pool); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// The relay has a connection of its own: behind a full pool its rounds, and so every event,
+	// would wait for the requests queued before them.
+	var relayPool *pgxpool.Pool
+	if !spec.NoOutbox {
+		relayPool, err = pgdb.ConnectOne(ctx, config.String("DATABASE_URL", config.DefaultDatabaseURL), spec.Schema, spec.Schema+"-relay")
+		if err != nil {
+			return err
+		}
+		defer relayPool.Close()
+	}
 
 	nc, err := events.Connect(config.String("NATS_URL", config.DefaultNATSURL), spec.Name, log)
 	if err != nil {
@@ -204,7 +214,7 @@ func serve(ctx context.Context, spec Spec, log *slog.Logger) error {
 		if spec.NoOutbox {
 			return nil
 		}
-		return outbox.NewRelay(pool, js, outbox.RelayConfig{Schema: spec.Schema, Commits: commits}, log).Run(gctx)
+		return outbox.NewRelay(relayPool, js, outbox.RelayConfig{Schema: spec.Schema, Commits: commits}, log).Run(gctx)
 	})
 	for _, consume := range consumers {
 		g.Go(func() error {

@@ -200,7 +200,7 @@ func (h *harness) cpuGroups() []procstat.Group {
 	backends := &backendsByClient{pool: h.pool}
 	clients := []string{"pgbench"}
 	for _, p := range h.suite.Procs {
-		clients = append(clients, p.Name)
+		clients = append(clients, p.Name, p.Name+"-relay") // pkg/service gives the outbox relay a connection of its own
 	}
 	for _, client := range clients {
 		g = append(g, procstat.Group{Name: postgresPrefix + client, Lookup: func() []int { return backends.pidsOf(client) }})
