@@ -33,7 +33,7 @@ const (
 	DefaultAckWait       = 30 * time.Second
 	DefaultMaxAckPending = 1000
 	DefaultBatchSize     = 100
-	DefaultBatchInterval = 25 * time.Millisecond
+	DefaultBatchInterval = 50 * time.Millisecond
 )
 
 // DefaultBackoff is the redelivery delay after the 1st, 2nd, … failed delivery of a message; the

@@ -21,7 +21,7 @@ import (
 // Defaults of RelayConfig.
 const (
 	DefaultBatchSize      = 100
-	DefaultRoundInterval  = 25 * time.Millisecond
+	DefaultRoundInterval  = 50 * time.Millisecond
 	DefaultPollInterval   = time.Second
 	DefaultPublishTimeout = 5 * time.Second
 	DefaultRetention      = 24 * time.Hour
