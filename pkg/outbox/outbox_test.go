@@ -589,8 +589,9 @@ func TestRelaySpacesRoundsByTheInterval(t *testing.T) {
 		t.Errorf("the events went out in %d rounds, want 2: the ten written within the interval in one", rounds)
 	}
 	// published_at is the round's transaction start; allow for the time from the relay's clock
-	// to the BEGIN.
-	if gap < interval-100*time.Millisecond {
+	// to the BEGIN, which on a loaded machine (CI runs the packages in parallel) took 130 ms for
+	// the first round. A relay that did not wait would publish the ten within milliseconds.
+	if gap < interval*3/4 {
 		t.Errorf("the second round started %s after the first, want at least %s", gap, interval)
 	}
 	checkExactlyOnce(t, js, append(first, ids...))
