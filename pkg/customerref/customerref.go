@@ -174,50 +174,63 @@ func (p *Projection) Apply(ctx context.Context, ev *eventsv1.Event) error {
 // commit, however many events): of several events of one customer the newest counts, and as with
 // Apply no event rolls a newer row back. Events other than customer events are ignored.
 func (p *Projection) ApplyBatch(ctx context.Context, evs []*eventsv1.Event) error {
-	b := &pgx.Batch{}
-	if err := QueueApply(b, evs); err != nil || b.Len() == 0 {
+	changes, err := Newest(evs)
+	if err != nil || len(changes) == 0 {
 		return err
 	}
+	b := &pgx.Batch{}
+	QueueRefs(b, changes)
 	if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("store customer refs: %w", err)
 	}
 	return nil
 }
 
-// QueueApply queues on b the statement with which ApplyBatch applies evs, for a service that keeps
-// other projections of the same events and applies them all in one round trip and one commit (a
-// batch sent outside a transaction is one). It queues nothing when no event is a customer event.
-func QueueApply(b *pgx.Batch, evs []*eventsv1.Event) error {
-	newest := map[string]Ref{}
-	var order []string
+// Change is a customer as the newest of a batch's events of it carried it.
+type Change struct {
+	Customer *customerv1.CustomerView
+	Version  int64 // the event's entity version
+}
+
+// Newest decodes the customer events among evs (others are skipped) and keeps each customer's
+// newest, in the order the customers first appear: one row per customer, as ON CONFLICT DO UPDATE
+// may not touch a row twice in one statement. A service that keeps other projections of the same
+// events decodes them once here and queues its own statements beside QueueRefs.
+func Newest(evs []*eventsv1.Event) ([]Change, error) {
+	at := map[string]int{} // customer id → index in out
+	var out []Change
 	for _, ev := range evs {
 		if ev.GetEntityType() != "customer" || ev.GetData() == nil {
 			continue
 		}
 		c, err := View(ev)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		r := Ref{CustomerID: c.GetCustomerId(), OwnerID: c.GetOwnerId(), TeamID: c.GetTeamId(),
-			Deleted: c.GetDeleteTime() != nil, MergedInto: c.GetMergedInto(), Version: ev.GetEntityVersion()}
-		old, seen := newest[r.CustomerID]
-		if !seen {
-			order = append(order, r.CustomerID)
-		}
-		if !seen || r.Version > old.Version {
-			newest[r.CustomerID] = r
+		ch := Change{Customer: c, Version: ev.GetEntityVersion()}
+		i, seen := at[c.GetCustomerId()]
+		switch {
+		case !seen:
+			at[c.GetCustomerId()] = len(out)
+			out = append(out, ch)
+		case ch.Version > out[i].Version:
+			out[i] = ch
 		}
 	}
-	if len(order) == 0 {
-		return nil
-	}
-	// One row per customer: ON CONFLICT DO UPDATE may not touch a row twice in one statement.
-	n := len(order)
+	return out, nil
+}
+
+// QueueRefs queues on b the statement with which ApplyBatch stores changes (from Newest), so that
+// a service can apply them with its other projections in one round trip and one commit (a batch
+// sent outside a transaction is one).
+func QueueRefs(b *pgx.Batch, changes []Change) {
+	n := len(changes)
 	ids, owners, teams, merged := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	deleted, versions := make([]bool, n), make([]int64, n)
-	for i, id := range order {
-		r := newest[id]
-		ids[i], owners[i], teams[i], deleted[i], merged[i], versions[i] = r.CustomerID, r.OwnerID, r.TeamID, r.Deleted, r.MergedInto, r.Version
+	for i, ch := range changes {
+		c := ch.Customer
+		ids[i], owners[i], teams[i], deleted[i], merged[i], versions[i] =
+			c.GetCustomerId(), c.GetOwnerId(), c.GetTeamId(), c.GetDeleteTime() != nil, c.GetMergedInto(), ch.Version
 	}
 	b.Queue(`INSERT INTO customer_refs (customer_id, owner_id, team_id, deleted, merged_into, version)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::bigint[])
@@ -225,7 +238,6 @@ func QueueApply(b *pgx.Batch, evs []*eventsv1.Event) error {
 			deleted = excluded.deleted, merged_into = excluded.merged_into, version = excluded.version, updated_at = now()
 		WHERE customer_refs.version < excluded.version`,
 		ids, owners, teams, deleted, merged, versions)
-	return nil
 }
 
 // Consume keeps the projection up to date from the customer events until ctx is done, with a

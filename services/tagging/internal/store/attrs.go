@@ -24,68 +24,39 @@ func (s *Store) ApplyCustomerEvent(ctx context.Context, ev *eventsv1.Event) erro
 	return s.ApplyCustomerEvents(ctx, []*eventsv1.Event{ev})
 }
 
-// customerAttrs is one row of customer_attrs.
-type customerAttrs struct {
-	id, typ, status, province string
-	version                   int64
-}
-
-// ApplyCustomerEvents is ApplyCustomerEvent for several events: one statement per projection, both
-// in one round trip and one transaction (of several events of one customer the newest counts, as
-// ON CONFLICT may not touch a row twice).
+// ApplyCustomerEvents is ApplyCustomerEvent for several events, each decoded once: one statement
+// per projection, both in one round trip and one transaction (of several events of one customer
+// the newest counts, as ON CONFLICT may not touch a row twice).
 func (s *Store) ApplyCustomerEvents(ctx context.Context, evs []*eventsv1.Event) error {
+	changes, err := customerref.Newest(evs)
+	if err != nil || len(changes) == 0 {
+		return err
+	}
 	b := &pgx.Batch{}
-	if err := customerref.QueueApply(b, evs); err != nil {
-		return err
-	}
-	if err := queueCustomerAttrs(b, evs); err != nil || b.Len() == 0 {
-		return err
-	}
+	customerref.QueueRefs(b, changes)
+	queueCustomerAttrs(b, changes)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("store customer refs and attributes: %w", err)
 	}
 	return nil
 }
 
-// queueCustomerAttrs queues on b the statement that keeps customer_attrs from evs, if any is a
-// customer event.
-func queueCustomerAttrs(b *pgx.Batch, evs []*eventsv1.Event) error {
-	newest := map[string]customerAttrs{}
-	var order []string
-	for _, ev := range evs {
-		if ev.GetEntityType() != "customer" || ev.GetData() == nil {
-			continue
-		}
-		c, err := customerref.View(ev)
-		if err != nil {
-			return err
-		}
-		a := customerAttrs{id: ev.GetSubject(), province: c.GetAddress().GetProvince(), version: ev.GetEntityVersion()}
+// queueCustomerAttrs queues on b the statement that keeps customer_attrs from changes.
+func queueCustomerAttrs(b *pgx.Batch, changes []customerref.Change) {
+	n := len(changes)
+	ids, types, statuses, provinces, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+	for i, ch := range changes {
+		c := ch.Customer
+		ids[i], provinces[i], versions[i] = c.GetCustomerId(), c.GetAddress().GetProvince(), ch.Version
 		if c.GetType() != customerv1.CustomerType_CUSTOMER_TYPE_UNSPECIFIED {
-			a.typ = strings.ToLower(strings.TrimPrefix(c.GetType().String(), "CUSTOMER_TYPE_"))
+			types[i] = strings.ToLower(strings.TrimPrefix(c.GetType().String(), "CUSTOMER_TYPE_"))
 		}
 		if c.GetStatus() != customerv1.CustomerStatus_CUSTOMER_STATUS_UNSPECIFIED {
-			a.status = strings.ToLower(strings.TrimPrefix(c.GetStatus().String(), "CUSTOMER_STATUS_"))
+			statuses[i] = strings.ToLower(strings.TrimPrefix(c.GetStatus().String(), "CUSTOMER_STATUS_"))
 		}
-		if p, ok := validate.Province(a.province); ok {
-			a.province = p
+		if p, ok := validate.Province(provinces[i]); ok {
+			provinces[i] = p
 		}
-		old, seen := newest[a.id]
-		if !seen {
-			order = append(order, a.id)
-		}
-		if !seen || a.version > old.version {
-			newest[a.id] = a
-		}
-	}
-	if len(order) == 0 {
-		return nil
-	}
-	n := len(order)
-	ids, types, statuses, provinces, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
-	for i, id := range order {
-		a := newest[id]
-		ids[i], types[i], statuses[i], provinces[i], versions[i] = a.id, a.typ, a.status, a.province, a.version
 	}
 	b.Queue(`INSERT INTO customer_attrs (customer_id, type, status, province, version)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
@@ -93,7 +64,6 @@ func queueCustomerAttrs(b *pgx.Batch, evs []*eventsv1.Event) error {
 			province = excluded.province, version = excluded.version, updated_at = now()
 		WHERE customer_attrs.version < excluded.version`,
 		ids, types, statuses, provinces, versions)
-	return nil
 }
 
 // customerEventsConsumer is the durable consumer that keeps both projections of customers. It
