@@ -1,6 +1,6 @@
 // Package outbox owns the transactional outbox: a service writes its events into the outbox table
 // in the same transaction as the business rows (Add), and a Relay in the same process publishes
-// pending rows to JetStream, waits for the acks and marks them published. NATS down means events
+// pending rows to JetStream, waits for the acks and deletes them. NATS down means events
 // wait in the table while writes keep working; a crash between publish and commit means the row
 // is published again, and the JetStream duplicate window drops the copy (Nats-Msg-Id = event id).
 // The relay learns of new rows from Commits, a tracer on the process's own pool that sees their

@@ -24,7 +24,6 @@ const (
 	DefaultRoundInterval  = 50 * time.Millisecond
 	DefaultPollInterval   = time.Second
 	DefaultPublishTimeout = 5 * time.Second
-	DefaultRetention      = 24 * time.Hour
 )
 
 // Retry delays after a failed round (NATS or PostgreSQL unavailable), doubling up to the cap.
@@ -37,7 +36,11 @@ const (
 // rows' locks forever.
 const dbTimeout = 30 * time.Second
 
-// deleteBatch is how many published rows one cleanup statement deletes, keeping each short.
+// markedCleanupInterval is how often the relay deletes rows that relays of earlier versions marked
+// published instead of deleting them (see cleanupMarked).
+const markedCleanupInterval = 10 * time.Minute
+
+// deleteBatch is how many marked rows one cleanup statement deletes, keeping each short.
 const deleteBatch = 5000
 
 // meterName is the OpenTelemetry instrumentation scope of the relay's metrics.
@@ -64,9 +67,6 @@ type RelayConfig struct {
 	PollInterval time.Duration
 	// PublishTimeout is how long a round waits for the JetStream acks of its batch; default 5s.
 	PublishTimeout time.Duration
-	// Retention is how long published rows are kept (for inspection) before they are deleted;
-	// default 24h.
-	Retention time.Duration
 }
 
 // Relay publishes the outbox rows of one schema to JetStream. Several relays (replicas of a
@@ -99,9 +99,6 @@ func NewRelay(pool *pgxpool.Pool, js jetstream.JetStream, cfg RelayConfig, log *
 	}
 	if cfg.PublishTimeout == 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
-	}
-	if cfg.Retention == 0 {
-		cfg.Retention = DefaultRetention
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -141,8 +138,8 @@ func (r *Relay) validate() error {
 	switch {
 	case r.cfg.BatchSize < 1:
 		return fmt.Errorf("batch size must be ≥ 1, got %d", r.cfg.BatchSize)
-	case r.cfg.PollInterval <= 0, r.cfg.PublishTimeout <= 0, r.cfg.Retention <= 0:
-		return errors.New("poll interval, publish timeout and retention must be positive")
+	case r.cfg.PollInterval <= 0, r.cfg.PublishTimeout <= 0:
+		return errors.New("poll interval and publish timeout must be positive")
 	}
 	return nil
 }
@@ -151,7 +148,7 @@ func (r *Relay) validate() error {
 // an invalid configuration. It runs a round at start, whenever Commits signals, and every
 // PollInterval. While NATS or PostgreSQL is unavailable it retries with back-off (capped at 5s)
 // and rows stay pending. A round that has started when ctx is cancelled finishes, so acknowledged
-// rows are marked published.
+// rows are deleted.
 func (r *Relay) Run(ctx context.Context) error {
 	if err := r.validate(); err != nil {
 		return fmt.Errorf("outbox: relay: %w", err)
@@ -171,7 +168,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	timer := time.NewTimer(r.cfg.PollInterval)
 	defer timer.Stop()
 	failures := 0
-	nextCleanup := time.Now().Add(r.cleanupInterval())
+	var nextCleanup time.Time // at the first round
 	var started time.Time
 	for {
 		started = time.Now()
@@ -190,10 +187,10 @@ func (r *Relay) Run(ctx context.Context) error {
 			failures = 0
 		}
 		if time.Now().After(nextCleanup) {
-			if err := r.cleanup(ctx); err != nil && ctx.Err() == nil {
-				r.log.LogAttrs(ctx, slog.LevelWarn, "outbox: deleting old rows failed", slog.String("error", err.Error()))
+			if err := r.cleanupMarked(ctx); err != nil && ctx.Err() == nil {
+				r.log.LogAttrs(ctx, slog.LevelWarn, "outbox: deleting marked rows failed", slog.String("error", err.Error()))
 			}
-			nextCleanup = time.Now().Add(r.cleanupInterval())
+			nextCleanup = time.Now().Add(markedCleanupInterval)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -228,12 +225,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// cleanupInterval is how often old published rows are deleted: a tenth of the retention, between
-// one second and ten minutes.
-func (r *Relay) cleanupInterval() time.Duration {
-	return min(max(r.cfg.Retention/10, time.Second), 10*time.Minute)
-}
-
 // row is one pending outbox row.
 type row struct {
 	id      int64
@@ -248,9 +239,9 @@ var errNotConnected = errors.New("nats: not connected")
 
 // round publishes one batch of pending rows in one transaction and returns how many it published.
 // Its error reports rows that were not published (they stay pending) or a database failure. It
-// takes two round trips: BEGIN with the locking SELECT, and the marks with COMMIT.
+// takes two round trips: BEGIN with the locking SELECT, and the deletes with COMMIT.
 func (r *Relay) round(ctx context.Context) (published int, err error) {
-	// Not ctx: once rows are published, marking them must not be cut short by a shutdown.
+	// Not ctx: once rows are published, deleting them must not be cut short by a shutdown.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.PublishTimeout+dbTimeout)
 	defer cancel()
 	var failed []int64
@@ -271,21 +262,23 @@ func (r *Relay) round(ctx context.Context) (published int, err error) {
 		ok, failed, errs = r.publish(batch)
 		published = len(ok)
 		b = &pgx.Batch{}
-		// A mark lost in a crash only publishes its rows again, which the stream's duplicate
+		// A delete lost in a crash only publishes its rows again, which the stream's duplicate
 		// window drops (and consumers are idempotent): no need to wait for the WAL flush.
 		b.Queue(`SET LOCAL synchronous_commit = off`)
 		steps := []string{"set synchronous_commit"}
 		if len(ok) > 0 {
-			b.Queue(`UPDATE `+r.table+` SET published_at = now(), attempts = attempts + 1, last_error = NULL
-				WHERE id = ANY($1)`, ok)
-			steps = append(steps, "mark published")
+			// Deleted, not marked: marking rewrote each row (about 1 KB of payload) with three
+			// index entries; a delete writes a few bytes per row. The stream and the audit
+			// service keep the events.
+			b.Queue(`DELETE FROM `+r.table+` WHERE id = ANY($1)`, ok)
+			steps = append(steps, "delete published")
 		}
 		if len(failed) > 0 {
 			b.Queue(`UPDATE `+r.table+` AS o SET attempts = o.attempts + 1, last_error = f.err
 				FROM unnest($1::bigint[], $2::text[]) AS f(id, err) WHERE o.id = f.id`, failed, errs)
 			steps = append(steps, "record failures")
 		}
-		// A failed commit leaves the published rows pending: they go out again next round and
+		// A failed commit leaves the published rows in place: they go out again next round and
 		// the duplicate window drops the copies.
 		return pgdb.SendCommit(rctx, conn, b, steps...)
 	})
@@ -389,14 +382,15 @@ func message(x row) (*nats.Msg, error) {
 	return msg, nil
 }
 
-// cleanup deletes rows published longer than Retention ago, a bounded batch per statement.
-func (r *Relay) cleanup(ctx context.Context) error {
-	cutoff := time.Now().Add(-r.cfg.Retention)
+// cleanupMarked deletes rows marked published (published_at set), a bounded batch per statement.
+// Relays of earlier versions marked rows instead of deleting them and kept them for a day; their
+// rows, and those a replica of such a version marks during a rolling upgrade, would otherwise stay.
+func (r *Relay) cleanupMarked(ctx context.Context) error {
 	for {
 		tag, err := r.pool.Exec(ctx, `DELETE FROM `+r.table+` WHERE id IN (
-			SELECT id FROM `+r.table+` WHERE published_at < $1 LIMIT $2)`, cutoff, deleteBatch)
+			SELECT id FROM `+r.table+` WHERE published_at IS NOT NULL LIMIT $1)`, deleteBatch)
 		if err != nil {
-			return fmt.Errorf("delete published: %w", err)
+			return fmt.Errorf("delete marked: %w", err)
 		}
 		if tag.RowsAffected() < deleteBatch {
 			return nil

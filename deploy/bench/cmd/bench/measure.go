@@ -153,28 +153,51 @@ func (h *harness) limit(ctx context.Context, key, script, searchPath string, cli
 
 // scriptParams are the values the pgbench scripts are filled with.
 func (h *harness) scriptParams(ctx context.Context) scenario.ScriptParams {
+	sizes := h.payloadSizes(ctx, "crm.customer.customer.created", "crm.customer.customer.updated", "crm.followup.followup.created")
+	size := func(subject string, def int) int {
+		if n, ok := sizes[subject]; ok {
+			return n
+		}
+		return def
+	}
 	return scenario.ScriptParams{
 		FirstDay:        h.layout.FirstDay.Format("2006-01-02"),
 		PerDay:          h.layout.PerDay,
 		Customers:       h.layout.Customers,
 		Keywords:        len(h.keywords),
 		KeywordTable:    "bench_keywords",
-		PayloadCreated:  h.payload(ctx, "customer", "crm.customer.customer.created", 1500),
-		PayloadUpdated:  h.payload(ctx, "customer", "crm.customer.customer.updated", 1500),
-		PayloadFollowUp: h.payload(ctx, "followup", "crm.followup.followup.created", 800),
+		PayloadCreated:  size("crm.customer.customer.created", 1500),
+		PayloadUpdated:  size("crm.customer.customer.updated", 1500),
+		PayloadFollowUp: size("crm.followup.followup.created", 800),
 	}
 }
 
-// payload is the average size of the events of a subject in a service's outbox (def when there
-// are none yet), so that pgbench writes rows of the same size.
-func (h *harness) payload(ctx context.Context, schema, subject string, def int) int {
-	var n *float64
-	err := h.pool.QueryRow(ctx, fmt.Sprintf(`SELECT avg(length(payload)) FROM %s.outbox WHERE subject = $1 AND event_id IS NOT NULL
-		AND payload NOT LIKE 'x%%'`, schema), subject).Scan(&n)
-	if err != nil || n == nil {
-		return def
+// payloadSizes is the size of the last event of each subject in the stream (none for a subject
+// without events yet), so that pgbench writes outbox rows of the same size: a published event's
+// data is its outbox row's payload, and the relay deletes the row once it is published.
+func (h *harness) payloadSizes(ctx context.Context, subjects ...string) map[string]int {
+	sizes := map[string]int{}
+	nc, err := nats.Connect(h.suite.NATSURL)
+	if err != nil {
+		h.log.Warn("payload sizes: nats", "error", err)
+		return sizes
 	}
-	return int(*n)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return sizes
+	}
+	s, err := js.Stream(ctx, "CRM_EVENTS")
+	if err != nil {
+		h.log.Warn("payload sizes: stream", "error", err)
+		return sizes
+	}
+	for _, subject := range subjects {
+		if m, err := s.GetLastMsgForSubject(ctx, subject); err == nil {
+			sizes[subject] = len(m.Data)
+		}
+	}
+	return sizes
 }
 
 // settle waits until the suite has caught up with the last run: no outbox row pending and no
