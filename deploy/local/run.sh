@@ -148,11 +148,14 @@ show_logs() {
 }
 
 # start NAME runs bin/NAME in the background in a session of its own (setsid), so that Ctrl-C
-# reaches only this script, which then stops the children in order: gateway first.
+# reaches only this script, which then stops the children in order: gateway first. Each runs with
+# GOMAXPROCS=1 unless GOMAXPROCS is set: the seven Go processes share this machine's cores with
+# PostgreSQL and NATS, and with one P each they spend 15–30 % less CPU per request
+# (docs/benchmarks.md, "One core per service").
 start() {
 	local name="$1"
 	: >"$LOG_DIR/$name.log"
-	setsid "bin/$name" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
+	GOMAXPROCS="${GOMAXPROCS:-1}" setsid "bin/$name" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
 	pids+=("$!")
 	procs+=("$name")
 	log "started $name (pid $!, log .data/logs/$name.log)"

@@ -60,8 +60,12 @@ func (h *harness) machineFacts(ctx context.Context) []report.Fact {
 		}
 		f = append(f, report.Fact{Name: "commit", Value: rev})
 	}
+	procs := "Go's default GOMAXPROCS (one per core)"
+	if h.o.gomaxprocs > 0 {
+		procs = fmt.Sprintf("GOMAXPROCS=%d for the services and the gateway", h.o.gomaxprocs)
+	}
 	f = append(f, report.Fact{Name: "suite", Value: "6 services + gateway + nats-server as separate processes, " +
-		"PostgreSQL on the same machine, load generator (this harness) too; LOG_LEVEL=info, LOG_FORMAT=json, " +
+		"PostgreSQL on the same machine, load generator (this harness) too; LOG_LEVEL=info, LOG_FORMAT=json, " + procs + ", " +
 		"OpenTelemetry spans created but not exported (no OTEL_EXPORTER_OTLP_ENDPOINT)"})
 	return f
 }

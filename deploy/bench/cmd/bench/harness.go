@@ -139,11 +139,11 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	h.prewarm(ctx)
 
-	h.log.Info("starting the suite")
+	h.log.Info("starting the suite", "gomaxprocs", h.o.gomaxprocs)
 	h.suite, err = suite.Start(ctx, suite.Config{
 		BinDir: h.binDir, NATSServer: h.o.natsServer, DatabaseURL: h.benchURL, Secret: secret,
 		LogDir: filepath.Join(h.o.work, "logs"), Pprof: true,
-		Env: []string{"LOG_FORMAT=json", "LOG_LEVEL=info"},
+		Env: h.suiteEnv(),
 	}, h.log)
 	if err != nil {
 		return err
@@ -291,4 +291,13 @@ func command(name string, args ...string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// suiteEnv is the environment the services and the gateway run with, beyond their addresses.
+func (h *harness) suiteEnv() []string {
+	env := []string{"LOG_FORMAT=json", "LOG_LEVEL=info"}
+	if h.o.gomaxprocs > 0 {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", h.o.gomaxprocs))
+	}
+	return env
 }

@@ -63,6 +63,7 @@ type options struct {
 	render     string
 	lagRates   []float64
 	cpuProfile string
+	gomaxprocs int
 }
 
 func run(ctx context.Context, log *slog.Logger, args []string) error {
@@ -97,6 +98,8 @@ func run(ctx context.Context, log *slog.Logger, args []string) error {
 			}
 			return nil
 		})
+	fs.IntVar(&o.gomaxprocs, "gomaxprocs", 1, "GOMAXPROCS of the services and the gateway (0: Go's default, one per core); "+
+		"see docs/benchmarks.md, \"One core per service\"")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this harness (the load generator) to the file")
 	if err := fs.Parse(args); err != nil {
 		return err
