@@ -488,3 +488,58 @@ func TestAppendBatchChainsSkipsDuplicatesAndVerifies(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v", v, err)
 	}
 }
+
+// TestAppendLooksUpEventsByIndexAfterTheTableGrew: the look-up of already recorded events must
+// use the event id's index however small the table was when the connection first ran it. A
+// prepared statement's generic plan, chosen after five runs on a nearly empty table (a new
+// deployment, or the benchmark's), was a sequential scan, and it stayed one as the table grew:
+// 3 ms a batch at 20,000 records, growing with every record, until an ANALYZE happened to
+// invalidate it.
+func TestAppendLooksUpEventsByIndexAfterTheTableGrew(t *testing.T) {
+	t.Parallel()
+	url := testkit.NewDatabase(t)
+	pool := connect(t, url+"&pool_max_conns=1") // one backend: its plan cache is the one that counts
+	if err := Migrate(t.Context(), pool); err != nil {
+		t.Fatal(err)
+	}
+	s := New(pool)
+	ctx := t.Context()
+	// No ANALYZE behind the test's back: it would replace the cached plan.
+	if _, err := pool.Exec(ctx, `ALTER TABLE audit_events SET (autovacuum_enabled = off)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		batch := make([]audit.Entry, 20)
+		for j := range batch {
+			batch[j] = entry(i*20+j, "CUST-1", "customer", "u-1", "customer.created")
+		}
+		if _, err := s.AppendBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO audit_events (sequence, event_id, event_type, source, entity_type, entity_id,
+			event_time, actor_id, actor_role, actor_team, changes, trace_id, prev_hash, hash)
+		SELECT 1000 + i, gen_random_uuid(), 'customer.created', 'customer', 'customer', 'CUST-' || i, now(), 'u-1', 'sales', 'east',
+			'\x0102', '', repeat('0', 64), repeat('0', 64) FROM generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
+	// The backend's sequential scans of the table, flushed to the statistics at once.
+	seqScans := func() int64 {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := pool.QueryRow(ctx, `SELECT seq_scan FROM pg_stat_user_tables WHERE relid = 'audit_events'::regclass`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := seqScans()
+	if n, err := s.AppendBatch(ctx, []audit.Entry{entry(9, "CUST-2", "customer", "u-1", "customer.created")}); err != nil || n != 1 {
+		t.Fatalf("AppendBatch = %d, %v", n, err)
+	}
+	if after := seqScans(); after != before {
+		t.Errorf("the append scanned audit_events sequentially %d times, want 0: the look-up must use the index", after-before)
+	}
+}
