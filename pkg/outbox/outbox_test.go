@@ -121,8 +121,8 @@ func addCommitted(tb testing.TB, pool *pgxpool.Pool, n int) []string {
 	return ids
 }
 
-// streamIDs returns how often each event id is stored in the stream.
-func streamIDs(tb testing.TB, js jetstream.JetStream) map[string]int {
+// streamMsgs returns the messages stored in the stream, in stream order.
+func streamMsgs(tb testing.TB, js jetstream.JetStream) []*jetstream.RawStreamMsg {
 	tb.Helper()
 	ctx := context.Background()
 	s, err := js.Stream(ctx, events.StreamName)
@@ -133,18 +133,25 @@ func streamIDs(tb testing.TB, js jetstream.JetStream) map[string]int {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ids := map[string]int{}
-	if info.State.Msgs == 0 {
-		return ids
-	}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+	var msgs []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if err != nil {
 			tb.Fatalf("get msg %d: %v", seq, err)
 		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// streamIDs returns how often each event id is stored in the stream.
+func streamIDs(tb testing.TB, js jetstream.JetStream) map[string]int {
+	tb.Helper()
+	ids := map[string]int{}
+	for _, m := range streamMsgs(tb, js) {
 		ev, err := events.Decode(m.Data)
 		if err != nil {
-			tb.Fatalf("msg %d: %v", seq, err)
+			tb.Fatalf("msg %d: %v", m.Sequence, err)
 		}
 		ids[ev.GetId()]++
 	}
@@ -154,21 +161,8 @@ func streamIDs(tb testing.TB, js jetstream.JetStream) map[string]int {
 // streamTimes returns when each message of the stream was stored, in stream order.
 func streamTimes(tb testing.TB, js jetstream.JetStream) []time.Time {
 	tb.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, events.StreamName)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var times []time.Time
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			tb.Fatalf("get msg %d: %v", seq, err)
-		}
+	for _, m := range streamMsgs(tb, js) {
 		times = append(times, m.Time)
 	}
 	return times
