@@ -177,16 +177,12 @@ func (h *harness) scriptParams(ctx context.Context) scenario.ScriptParams {
 // data is its outbox row's payload, and the relay deletes the row once it is published.
 func (h *harness) payloadSizes(ctx context.Context, subjects ...string) map[string]int {
 	sizes := map[string]int{}
-	nc, err := nats.Connect(h.suite.NATSURL)
+	js, closeNATS, err := h.jetStream()
 	if err != nil {
 		h.log.Warn("payload sizes: nats", "error", err)
 		return sizes
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return sizes
-	}
+	defer closeNATS()
 	s, err := js.Stream(ctx, "CRM_EVENTS")
 	if err != nil {
 		h.log.Warn("payload sizes: stream", "error", err)
@@ -200,20 +196,30 @@ func (h *harness) payloadSizes(ctx context.Context, subjects ...string) map[stri
 	return sizes
 }
 
+// jetStream connects to the suite's NATS server; call the returned func to close the connection.
+func (h *harness) jetStream() (jetstream.JetStream, func(), error) {
+	nc, err := nats.Connect(h.suite.NATSURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return js, nc.Close, nil
+}
+
 // settle waits until the suite has caught up with the last run: no outbox row pending and no
 // event waiting for any consumer, so that one scenario's tail does not slow the next.
 func (h *harness) settle(ctx context.Context) {
 	start := time.Now()
-	nc, err := nats.Connect(h.suite.NATSURL)
+	js, closeNATS, err := h.jetStream()
 	if err != nil {
 		h.log.Warn("settle: nats", "error", err)
 		return
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return
-	}
+	defer closeNATS()
 	for time.Since(start) < 5*time.Minute {
 		pending := h.pendingOutbox(ctx)
 		backlog := h.consumerBacklog(ctx, js)

@@ -497,8 +497,12 @@ func TestAppendBatchChainsSkipsDuplicatesAndVerifies(t *testing.T) {
 // invalidate it.
 func TestAppendLooksUpEventsByIndexAfterTheTableGrew(t *testing.T) {
 	t.Parallel()
-	url := testkit.NewDatabase(t)
-	pool := connect(t, url+"&pool_max_conns=1") // one backend: its plan cache is the one that counts
+	// One backend: its plan cache is the one that counts.
+	pool, err := pgdb.ConnectOne(t.Context(), testkit.NewDatabase(t), Schema, "audit-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	if err := Migrate(t.Context(), pool); err != nil {
 		t.Fatal(err)
 	}
