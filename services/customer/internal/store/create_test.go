@@ -2,8 +2,17 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/crmsuite/crm/pkg/pgdb"
+	"github.com/crmsuite/crm/pkg/testkit"
+	"github.com/crmsuite/crm/services/customer/internal/customer"
 	"github.com/crmsuite/crm/services/customer/internal/store"
 )
 
@@ -40,5 +49,99 @@ func TestFailedInsertLeavesNothing(t *testing.T) {
 	}
 	if evs := outboxEvents(t, pool); len(evs) != 1 || evs[0] != "customer.created "+c.ID {
 		t.Fatalf("events = %v", evs)
+	}
+}
+
+// TestDuplicateCheckUsesTheIndexesAfterTheTableGrew: the duplicate check looks each key up in its
+// index however small the table was when the connection first ran it. PostgreSQL adopted a
+// generic plan for it after five creates on a small table (a new deployment): on a page or two
+// every path costs the same, and the plan it kept walked the whole mobile index for the other
+// keys, so each create read every customer until an ANALYZE replaced the plan. The check is now
+// planned for its arguments every time, and finds every kind of match.
+func TestDuplicateCheckUsesTheIndexesAfterTheTableGrew(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	// One backend: its plan cache is the one that counts.
+	pool, err := pgdb.ConnectOne(ctx, testkit.NewDatabase(t), store.Schema, "customer-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := store.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	// No ANALYZE behind the test's back: it would replace the cached plan.
+	if _, err := pool.Exec(ctx, `ALTER TABLE customers SET (autovacuum_enabled = off)`); err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool, func(c *customer.Customer) proto.Message { return structpb.NewStringValue(c.ID) })
+	for i := range 8 {
+		c := newCustomer(i, "u-sales1", "east")
+		if i%2 == 0 {
+			c.USCC = fmt.Sprintf("9144030019217%04dX", i)
+			c.Email = fmt.Sprintf("buyer%d@example.com", i)
+		}
+		if _, err := st.Create(ctx, c, store.CreateInput{}, admin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO customers (id, name, name_key, type, uscc, contact_name, mobile, email,
+			province, city, scale, status, owner_id, status_changed_at, status_changed_by, created_at, created_by,
+			updated_at, updated_by)
+		SELECT 'BULK-' || i, '批量' || i, '批量' || i, 'enterprise', '9133' || lpad(i::text, 14, '0'), '张三',
+			'138' || lpad(i::text, 8, '0'), 'bulk' || i || '@example.com', '浙江省', '杭州市', '51-200', 'potential',
+			'u-sales2', now(), 'u-admin', now(), 'u-admin', now(), 'u-admin'
+		FROM generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
+	// The rows of customers the backend has read, by sequential scans and through indexes,
+	// flushed to the statistics at once.
+	rowsRead := func() int64 {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := pool.QueryRow(ctx, `SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables
+			WHERE relid = 'customers'::regclass`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := rowsRead()
+	for _, tc := range []struct {
+		name  string
+		set   func(c *customer.Customer)
+		match string
+	}{
+		{"uscc", func(c *customer.Customer) { c.USCC = "913300000000012345" }, "uscc"},
+		{"name", func(c *customer.Customer) { c.Name = "批量12346" }, "name"},
+		{"mobile", func(c *customer.Customer) { c.Mobile = "13800012347" }, "mobile"},
+		{"email", func(c *customer.Customer) { c.Email = "bulk12348@example.com" }, "email"},
+	} {
+		c := newCustomer(100, "u-sales1", "east")
+		tc.set(c)
+		c.Normalise()
+		var dup *customer.DuplicateError
+		if _, err := st.Create(ctx, c, store.CreateInput{}, admin); !errors.As(err, &dup) ||
+			len(dup.Candidates) != 1 || !slices.Contains(dup.Candidates[0].Matched, tc.match) {
+			t.Errorf("same %s as a bulk row: %v %+v", tc.name, err, dup)
+		}
+	}
+	if _, err := st.Create(ctx, newCustomer(101, "u-sales1", "east"), store.CreateInput{}, admin); err != nil {
+		t.Fatal(err)
+	}
+	// Each check reads the rows that match its keys, one per duplicate here. A plan that scans
+	// a table or a whole index reads 20,000.
+	if n := rowsRead() - before; n > 10 {
+		t.Errorf("the creates read %d rows of customers, want at most 10: the check must look its keys up in their indexes", n)
+	}
+	var generic, custom int64
+	if err := pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE statement LIKE 'SELECT id, name, owner_id, uscc%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&generic, &custom); err != nil {
+		t.Fatal(err)
+	}
+	if generic != 0 || custom != 13 {
+		t.Errorf("the duplicate check ran on %d generic and %d custom plans, want 0 and 13", generic, custom)
 	}
 }
