@@ -877,9 +877,9 @@ func (r *importRun) lookupExisting(ctx context.Context, q querier, rows []pendin
 		return out, nil
 	}
 	res, err := q.Query(ctx, `SELECT f, k, id FROM (
-			SELECT 'name' AS f, k, (SELECT id FROM customers WHERE name_key = k AND deleted_at IS NULL LIMIT 1) AS id FROM unnest($1::text[]) k
+			SELECT 'name' AS f, k, (SELECT id FROM customers WHERE name_key = k AND name_key <> '' AND deleted_at IS NULL LIMIT 1) AS id FROM unnest($1::text[]) k
 			UNION ALL
-			SELECT 'mobile', k, (SELECT id FROM customers WHERE mobile = k AND deleted_at IS NULL LIMIT 1) FROM unnest($2::text[]) k
+			SELECT 'mobile', k, (SELECT id FROM customers WHERE mobile = k AND mobile <> '' AND deleted_at IS NULL LIMIT 1) FROM unnest($2::text[]) k
 			UNION ALL
 			SELECT 'uscc', k, (SELECT id FROM customers WHERE uscc = k AND uscc <> '' AND deleted_at IS NULL LIMIT 1) FROM unnest($3::text[]) k
 			UNION ALL
