@@ -527,23 +527,11 @@ func TestAppendLooksUpEventsByIndexAfterTheTableGrew(t *testing.T) {
 			'\x0102', '', repeat('0', 64), repeat('0', 64) FROM generate_series(1, 20000) i`); err != nil {
 		t.Fatal(err)
 	}
-	// The backend's sequential scans of the table, flushed to the statistics at once.
-	seqScans := func() int64 {
-		t.Helper()
-		if _, err := pool.Exec(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
-			t.Fatal(err)
-		}
-		var n int64
-		if err := pool.QueryRow(ctx, `SELECT seq_scan FROM pg_stat_user_tables WHERE relid = 'audit_events'::regclass`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	before := seqScans()
+	before := testkit.ReadsOf(t, pool, "audit_events").SeqScans
 	if n, err := s.AppendBatch(ctx, []audit.Entry{entry(9, "CUST-2", "customer", "u-1", "customer.created")}); err != nil || n != 1 {
 		t.Fatalf("AppendBatch = %d, %v", n, err)
 	}
-	if after := seqScans(); after != before {
+	if after := testkit.ReadsOf(t, pool, "audit_events").SeqScans; after != before {
 		t.Errorf("the append scanned audit_events sequentially %d times, want 0: the look-up must use the index", after-before)
 	}
 }
