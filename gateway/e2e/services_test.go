@@ -44,14 +44,28 @@ func TestServicesAcrossCustomers(t *testing.T) {
 	// Service agents log follow-ups for any customer.
 	s.do(t, service, http.MethodPost, base+"/followups", followup, http.StatusOK, nil)
 
-	// The customer's 最近跟进时间 follows the follow-up events.
-	waitFor(t, 10*time.Second, "last follow-up time on the customer", func() bool {
-		var got struct {
-			LastFollowupTime string `json:"lastFollowupTime"`
-		}
-		s.do(t, sales1, http.MethodGet, base, nil, http.StatusOK, &got)
-		return got.LastFollowupTime == contact
-	})
+	// The customer's 最近跟进时间 follows its follow-up records: forward with a later one, and back
+	// when that one is deleted.
+	lastFollowup := func(want string) {
+		t.Helper()
+		waitFor(t, 10*time.Second, "last follow-up time "+want+" on the customer", func() bool {
+			var got struct {
+				LastFollowupTime string `json:"lastFollowupTime"`
+			}
+			s.do(t, sales1, http.MethodGet, base, nil, http.StatusOK, &got)
+			return got.LastFollowupTime == want
+		})
+	}
+	lastFollowup(contact)
+	later := time.Now().Add(-10 * time.Minute).UTC().Format(time.RFC3339)
+	var f2 struct {
+		FollowupID string `json:"followupId"`
+	}
+	s.do(t, sales1, http.MethodPost, base+"/followups", map[string]any{"contactName": "刘洋", "method": "CONTACT_METHOD_VISIT",
+		"contactTime": later, "kind": "FOLLOW_UP_KIND_NEED_FOLLOWUP", "content": "上门拜访，记录有误，稍后删除"}, http.StatusOK, &f2)
+	lastFollowup(later)
+	s.do(t, sales1, http.MethodDelete, "/v1/followups/"+f2.FollowupID, nil, http.StatusOK, nil)
+	lastFollowup(contact)
 
 	// Needs: create and move along the pipeline.
 	var n struct {
@@ -148,8 +162,8 @@ func TestServicesAcrossCustomers(t *testing.T) {
 
 	// Every service's changes are in the audit log.
 	waitFor(t, 10*time.Second, "every service in the audit log", func() bool {
-		for _, typ := range []string{"customer.created", "followup.created", "need.created", "need.stage_changed",
-			"feedback.created", "customer_tag.assigned", "customer_level.changed", "customer.deleted",
+		for _, typ := range []string{"customer.created", "followup.created", "followup.deleted", "customer_last_followup.changed",
+			"need.created", "need.stage_changed", "feedback.created", "customer_tag.assigned", "customer_level.changed", "customer.deleted",
 			"customer_export.exported", "followup_export.exported", "need_export.exported", "feedback_export.exported"} {
 			var resp struct {
 				AuditEvents []auditEvent `json:"auditEvents"`

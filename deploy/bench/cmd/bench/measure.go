@@ -153,7 +153,8 @@ func (h *harness) limit(ctx context.Context, key, script, searchPath string, cli
 
 // scriptParams are the values the pgbench scripts are filled with.
 func (h *harness) scriptParams(ctx context.Context) scenario.ScriptParams {
-	sizes := h.payloadSizes(ctx, "crm.customer.customer.created", "crm.customer.customer.updated", "crm.followup.followup.created")
+	sizes := h.payloadSizes(ctx, "crm.customer.customer.created", "crm.customer.customer.updated", "crm.followup.followup.created",
+		"crm.followup.customer_last_followup.changed")
 	size := func(subject string, def int) int {
 		if n, ok := sizes[subject]; ok {
 			return n
@@ -161,14 +162,15 @@ func (h *harness) scriptParams(ctx context.Context) scenario.ScriptParams {
 		return def
 	}
 	return scenario.ScriptParams{
-		FirstDay:        h.layout.FirstDay.Format("2006-01-02"),
-		PerDay:          h.layout.PerDay,
-		Customers:       h.layout.Customers,
-		Keywords:        len(h.keywords),
-		KeywordTable:    "bench_keywords",
-		PayloadCreated:  size("crm.customer.customer.created", 1500),
-		PayloadUpdated:  size("crm.customer.customer.updated", 1500),
-		PayloadFollowUp: size("crm.followup.followup.created", 800),
+		FirstDay:            h.layout.FirstDay.Format("2006-01-02"),
+		PerDay:              h.layout.PerDay,
+		Customers:           h.layout.Customers,
+		Keywords:            len(h.keywords),
+		KeywordTable:        "bench_keywords",
+		PayloadCreated:      size("crm.customer.customer.created", 1500),
+		PayloadUpdated:      size("crm.customer.customer.updated", 1500),
+		PayloadFollowUp:     size("crm.followup.followup.created", 800),
+		PayloadLastFollowUp: size("crm.followup.customer_last_followup.changed", 300),
 	}
 }
 

@@ -25,14 +25,15 @@ import (
 
 // ScriptParams fill the scripts.
 type ScriptParams struct {
-	FirstDay        string // first customer day, YYYY-MM-DD
-	PerDay          int
-	Customers       int
-	Keywords        int    // rows in the keyword table
-	KeywordTable    string // bench_keywords or bench_keywords_short
-	PayloadCreated  int    // average outbox payload of customer.created, bytes
-	PayloadUpdated  int    // … customer.updated
-	PayloadFollowUp int    // … followup.created
+	FirstDay            string // first customer day, YYYY-MM-DD
+	PerDay              int
+	Customers           int
+	Keywords            int    // rows in the keyword table
+	KeywordTable        string // bench_keywords or bench_keywords_short
+	PayloadCreated      int    // average outbox payload of customer.created, bytes
+	PayloadUpdated      int    // … customer.updated
+	PayloadFollowUp     int    // … followup.created
+	PayloadLastFollowUp int    // … customer_last_followup.changed
 }
 
 // customerIDSQL is the SQL for the id of customer :i (see seed.Layout.CustomerID).
@@ -142,7 +143,9 @@ INSERT INTO outbox (event_id, subject, payload, published_at)
   VALUES (gen_random_uuid(), 'crm.customer.customer.updated', convert_to(repeat('x', {{.PayloadUpdated}}), 'UTF8'), now());
 COMMIT;
 `,
-	// followup: customerref.Projection.Get (local hit), then store.Create (one batch in the service).
+	// followup: customerref.Projection.Get (local hit), then store.Create (two batches in the
+	// service): the record, its event, the lock and look-up of the customer's latest contact time,
+	// then that time's event (the record is the latest: now − 1 hour) and COMMIT.
 	"followup": liveI + `\set seq :seq + 1
 SELECT owner_id, team_id, deleted, merged_into, version FROM customer_refs WHERE customer_id = ` + customerIDSQL + `;
 \set blk random(1, 100)
@@ -162,6 +165,13 @@ INSERT INTO followups (id, customer_id, contact_name, method, contact_time, kind
     now(), 'u-pgbench', NULL, '', 1);
 INSERT INTO outbox (event_id, subject, payload, published_at)
   VALUES (gen_random_uuid(), 'crm.followup.followup.created', convert_to(repeat('x', {{.PayloadFollowUp}}), 'UTF8'), now());
+INSERT INTO customer_last_followup AS l (customer_id, contact_time, version) VALUES (` + customerIDSQL + `, NULL, 0)
+  ON CONFLICT (customer_id) DO UPDATE SET version = l.version RETURNING l.contact_time, l.version;
+SELECT max(contact_time) FROM followups WHERE customer_id = ` + customerIDSQL + ` AND deleted_at IS NULL;
+UPDATE customer_last_followup SET contact_time = now() - interval '1 hour', version = version + 1
+  WHERE customer_id = ` + customerIDSQL + `;
+INSERT INTO outbox (event_id, subject, payload, published_at)
+  VALUES (gen_random_uuid(), 'crm.followup.customer_last_followup.changed', convert_to(repeat('x', {{.PayloadLastFollowUp}}), 'UTF8'), now());
 COMMIT;
 `,
 	// needs store.Pipeline for a team manager.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,9 +17,10 @@ import (
 	"github.com/crmsuite/crm/services/customer/internal/store"
 )
 
-// Derived keeps the customer fields that other services own the facts of: 最近跟进时间 from
-// follow-up events and 客户等级 from the tagging service's level events. Both updates are
-// idempotent and order-independent, so redelivery is harmless.
+// Derived keeps the customer fields that other services own the facts of: 最近跟进时间 from the
+// follow-up service's customer_last_followup events and 客户等级 from the tagging service's level
+// events. Both carry a version per customer and are applied only when newer, so redelivery and
+// reordering are harmless.
 type Derived struct {
 	store *store.Store
 	log   *slog.Logger
@@ -27,19 +29,24 @@ type Derived struct {
 // NewDerived returns the consumer of other services' events.
 func NewDerived(st *store.Store, log *slog.Logger) *Derived { return &Derived{store: st, log: log} }
 
-// ApplyFollowUp handles followup.created and followup.updated.
-func (d *Derived) ApplyFollowUp(ctx context.Context, ev *eventsv1.Event) error {
-	if ev.GetType() != "followup.created" && ev.GetType() != "followup.updated" {
+// ApplyLastFollowUp handles customer_last_followup.changed.
+func (d *Derived) ApplyLastFollowUp(ctx context.Context, ev *eventsv1.Event) error {
+	if ev.GetType() != "customer_last_followup.changed" {
 		return nil
 	}
-	var f followupv1.FollowUp
-	if err := ev.GetData().UnmarshalTo(&f); err != nil {
-		return fmt.Errorf("follow-up event %s: %w", ev.GetId(), err)
+	var l followupv1.CustomerLastFollowUp
+	if err := ev.GetData().UnmarshalTo(&l); err != nil {
+		return fmt.Errorf("last follow-up event %s: %w", ev.GetId(), err)
 	}
-	if f.GetCustomerId() == "" || f.GetContactTime() == nil {
+	if l.GetCustomerId() == "" {
 		return nil
 	}
-	return d.store.RecordFollowUp(ctx, f.GetCustomerId(), f.GetContactTime().AsTime())
+	var t *time.Time
+	if l.GetContactTime() != nil {
+		at := l.GetContactTime().AsTime()
+		t = &at
+	}
+	return d.store.SetLastFollowUp(ctx, l.GetCustomerId(), t, ev.GetEntityVersion())
 }
 
 // ApplyLevel handles customer_level.changed.
@@ -63,8 +70,11 @@ func (d *Derived) Run(ctx context.Context, js jetstream.JetStream, nc *nats.Conn
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return events.Consume(ctx, js, nc, events.ConsumerConfig{Durable: "customer-followups",
-			FilterSubjects: []string{"crm.followup.followup.>"}, SkipChanges: true}, d.ApplyFollowUp, dead, d.log)
+		// customer-followups read followup.created/updated and kept the latest contact time ever
+		// recorded, which a deleted or back-dated record could not move back.
+		return events.Consume(ctx, js, nc, events.ConsumerConfig{Durable: "customer-last-followup",
+			FilterSubjects: []string{"crm.followup.customer_last_followup.>"}, SkipChanges: true,
+			Replaces: []string{"customer-followups"}}, d.ApplyLastFollowUp, dead, d.log)
 	})
 	g.Go(func() error {
 		return events.Consume(ctx, js, nc, events.ConsumerConfig{Durable: "customer-levels",

@@ -503,13 +503,14 @@ var updateSet = func() string {
 	return set.String()
 }()
 
-// RecordFollowUp moves the customer's last follow-up time forward to t (never back), so events of
-// follow-ups may arrive in any order and more than once.
-func (s *Store) RecordFollowUp(ctx context.Context, customerID string, t time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE customers SET last_followup_at = $2
-		WHERE id = $1 AND (last_followup_at IS NULL OR last_followup_at < $2)`, customerID, t)
+// SetLastFollowUp stores the customer's last follow-up time from the follow-up service (nil: no
+// follow-up record left) when version is newer than the one held, so a late or repeated event
+// cannot roll it back.
+func (s *Store) SetLastFollowUp(ctx context.Context, customerID string, t *time.Time, version int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE customers SET last_followup_at = $2, last_followup_version = $3
+		WHERE id = $1 AND last_followup_version < $3`, customerID, t, version)
 	if err != nil {
-		return fmt.Errorf("record follow-up of %s: %w", customerID, err)
+		return fmt.Errorf("set last follow-up of %s: %w", customerID, err)
 	}
 	return nil
 }

@@ -60,9 +60,7 @@ func toProto(f *followup.FollowUp) *followupv1.FollowUp {
 	return p
 }
 
-// EventData renders a record as the data of its change events: the API's FollowUp message. The
-// customer service reads customer_id and contact_time of followup.created and followup.updated
-// events from it to keep the customer's last follow-up time.
+// EventData renders a record as the data of its change events: the API's FollowUp message.
 func EventData(f *followup.FollowUp) proto.Message { return toProto(f) }
 
 func ts(t time.Time) *timestamppb.Timestamp {

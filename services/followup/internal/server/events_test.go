@@ -20,14 +20,16 @@ import (
 	"github.com/crmsuite/crm/pkg/testkit"
 	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
 	"github.com/crmsuite/crm/services/followup/internal/store"
 )
 
 // TestEventsThroughNATS runs the service's two event paths against a real (embedded) NATS: the
-// outbox relay publishes followup events whose data the customer service reads as FollowUp
-// (customer_id, contact_time), and the customer projection consumes customer events, so that a
-// customer deleted in the customer service takes no new follow-ups here.
+// outbox relay publishes followup events, whose data is the record, and the customer's latest
+// contact time (customer_last_followup.changed), which the customer service reads; and the
+// customer projection consumes customer events, so that a customer deleted in the customer
+// service takes no new follow-ups here.
 func TestEventsThroughNATS(t *testing.T) {
 	t.Parallel()
 	e := start(t)
@@ -59,7 +61,7 @@ func TestEventsThroughNATS(t *testing.T) {
 		_ = e.projection.Consume(runCtx, js, nc, "followup-customers", log)
 	}()
 
-	// followup.created and followup.updated carry the record, with customer_id and contact_time.
+	// followup.created and followup.updated carry the record.
 	in := e.input(2)
 	f, err := e.client.CreateFollowUp(as(t, "sales1"), &followupv1.CreateFollowUpRequest{CustomerId: custA, Followup: in})
 	if err != nil {
@@ -79,6 +81,16 @@ func TestEventsThroughNATS(t *testing.T) {
 	updated := lastData(ctx, t, stream, "crm.followup.followup.updated")
 	if updated.GetCustomerId() != custA || !updated.GetContactTime().AsTime().Equal(later.AsTime()) || updated.GetEtag() != "2" {
 		t.Fatalf("updated event data = %v", updated)
+	}
+	// Each moved the customer's latest contact time, which the customer service keeps.
+	lastEv := lastEvent(ctx, t, stream, "crm.followup.customer_last_followup.changed", 2)
+	var last followupv1.CustomerLastFollowUp
+	if err := lastEv.GetData().UnmarshalTo(&last); err != nil {
+		t.Fatal(err)
+	}
+	if lastEv.GetSubject() != custA || lastEv.GetEntityVersion() != 2 || last.GetCustomerId() != custA ||
+		!last.GetContactTime().AsTime().Equal(later.AsTime()) {
+		t.Fatalf("last follow-up event = %v, data %v", lastEv, &last)
 	}
 
 	// The customer service deletes customer A; the projection hears of it through NATS.
@@ -113,6 +125,20 @@ func TestEventsThroughNATS(t *testing.T) {
 // lastData waits for the last event on subject and returns its data as a FollowUp.
 func lastData(ctx context.Context, t *testing.T, stream jetstream.Stream, subject string) *followupv1.FollowUp {
 	t.Helper()
+	ev := lastEvent(ctx, t, stream, subject, 0)
+	if ev.GetEntityType() != "followup" {
+		t.Fatalf("envelope: %v", ev)
+	}
+	var f followupv1.FollowUp
+	if err := ev.GetData().UnmarshalTo(&f); err != nil {
+		t.Fatal(err)
+	}
+	return &f
+}
+
+// lastEvent waits for the last event on subject, one of at least minVersion.
+func lastEvent(ctx context.Context, t *testing.T, stream jetstream.Stream, subject string, minVersion int64) *eventsv1.Event {
+	t.Helper()
 	for {
 		raw, err := stream.GetLastMsgForSubject(ctx, subject)
 		if err == nil {
@@ -120,21 +146,18 @@ func lastData(ctx context.Context, t *testing.T, stream jetstream.Stream, subjec
 			if err != nil {
 				t.Fatal(err)
 			}
-			if raw.Header.Get(events.HeaderType) != ev.GetType() || ev.GetSource() != "followup" || ev.GetEntityType() != "followup" {
+			if raw.Header.Get(events.HeaderType) != ev.GetType() || ev.GetSource() != "followup" {
 				t.Fatalf("envelope: %v, headers %v", ev, raw.Header)
 			}
-			var f followupv1.FollowUp
-			if err := ev.GetData().UnmarshalTo(&f); err != nil {
-				t.Fatal(err)
+			if ev.GetEntityVersion() >= minVersion {
+				return ev
 			}
-			return &f
-		}
-		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
 			t.Fatal(err)
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("no event on %s", subject)
+			t.Fatalf("no event of version %d or later on %s", minVersion, subject)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

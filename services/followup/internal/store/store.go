@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/crmsuite/crm/pkg/customerref"
 	"github.com/crmsuite/crm/pkg/events"
@@ -28,6 +29,7 @@ import (
 	"github.com/crmsuite/crm/pkg/pgdb"
 	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
 	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
+	followupv1 "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
 	"github.com/crmsuite/crm/services/followup/internal/followup"
 )
 
@@ -192,10 +194,11 @@ func (s *Store) Create(ctx context.Context, f *followup.FollowUp, in CreateInput
 	if err != nil {
 		return nil, err
 	}
-	// One round trip: BEGIN, the request id's claim, the record, its event and COMMIT as one
-	// batch. The claim has no ON CONFLICT: a request id an earlier request holds fails it (once
-	// that request has committed, if it is still in flight), the server skips the rest of the
-	// batch, and the transaction rolls back having written nothing.
+	// Two round trips: BEGIN, the request id's claim, the record, its event and the customer's
+	// latest contact time (lastFollowUp) as one batch; that time's event, when it moved, and
+	// COMMIT as a second. The claim has no ON CONFLICT: a request id an earlier request holds fails
+	// it (once that request has committed, if it is still in flight), the server skips the rest of
+	// the batch, and the transaction rolls back having written nothing.
 	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
 		b, steps := pgdb.TxBatch(), []string{"begin"}
 		if in.RequestID != "" {
@@ -208,7 +211,7 @@ func (s *Store) Create(ctx context.Context, f *followup.FollowUp, in CreateInput
 			return err
 		}
 		steps = append(steps, "insert follow-up", "outbox: add event "+ev.GetId())
-		return pgdb.SendCommit(ctx, conn, b, steps...)
+		return s.commitWithLastFollowUp(ctx, conn, b, steps, f.CustomerID, actor)
 	})
 	if name, ok := pgdb.UniqueViolation(err); ok && name == "create_requests_pkey" {
 		return s.priorRequest(ctx, actor.UserID, in)
@@ -323,13 +326,82 @@ func (s *Store) Update(ctx context.Context, in UpdateInput, actor Actor) (*follo
 		if err := outbox.Queue(b, ev); err != nil {
 			return err
 		}
-		if err := pgdb.SendCommit(ctx, conn, b, "update follow-up", "outbox: add event "+ev.GetId()); err != nil {
+		steps := []string{"update follow-up", "outbox: add event " + ev.GetId()}
+		if f.ContactTime.Equal(before.ContactTime) && (f.DeletedAt == nil) == (before.DeletedAt == nil) {
+			err = pgdb.SendCommit(ctx, conn, b, steps...)
+		} else {
+			// The customer's latest contact time may have moved: a third round trip.
+			err = s.commitWithLastFollowUp(ctx, conn, b, steps, f.CustomerID, actor)
+		}
+		if err != nil {
 			return err
 		}
 		out = f
 		return nil
 	})
 	return out, err
+}
+
+// commitWithLastFollowUp sends b (whose results are the steps) with the look-up of the customer's
+// latest contact time after b's change, then commits, together with a
+// customer_last_followup.changed event when that time moved. The customer's row in
+// customer_last_followup is locked before the time is read, so that concurrent changes of one
+// customer's records take turns: each reads the others' committed changes and publishes the next
+// version, and the last version published holds the time of the last commit.
+func (s *Store) commitWithLastFollowUp(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch, steps []string, customerID string, actor Actor) error {
+	b.Queue(`INSERT INTO customer_last_followup AS l (customer_id, contact_time, version) VALUES ($1, NULL, 0)
+		ON CONFLICT (customer_id) DO UPDATE SET version = l.version RETURNING l.contact_time, l.version`, customerID)
+	b.Queue(`SELECT max(contact_time) FROM followups WHERE customer_id = $1 AND deleted_at IS NULL`, customerID)
+	var held, latest *time.Time
+	var version int64
+	if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+		for _, step := range steps {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("%s: %w", step, err)
+			}
+		}
+		if err := br.QueryRow().Scan(&held, &version); err != nil {
+			return fmt.Errorf("lock the customer's last follow-up: %w", err)
+		}
+		if err := br.QueryRow().Scan(&latest); err != nil {
+			return fmt.Errorf("read the customer's last follow-up: %w", err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	b = &pgx.Batch{}
+	var final []string
+	if !sameTime(held, latest) {
+		version++
+		data := &followupv1.CustomerLastFollowUp{CustomerId: customerID}
+		if latest != nil {
+			data.ContactTime = timestamppb.New(*latest)
+		}
+		change, err := events.Change("contact_time", held, latest)
+		if err != nil {
+			return fmt.Errorf("event change contact_time: %w", err)
+		}
+		ev, err := events.New(ctx, Schema, "customer_last_followup", "changed", customerID, actor.proto(), version, data,
+			[]*commonv1.FieldChange{change})
+		if err != nil {
+			return fmt.Errorf("build event: %w", err)
+		}
+		b.Queue(`UPDATE customer_last_followup SET contact_time = $2, version = $3 WHERE customer_id = $1`, customerID, latest, version)
+		if err := outbox.Queue(b, ev); err != nil {
+			return err
+		}
+		final = []string{"update the customer's last follow-up", "outbox: add event " + ev.GetId()}
+	}
+	return pgdb.SendCommit(ctx, conn, b, final...)
+}
+
+// sameTime reports whether two optional times are both unset or the same instant.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
 }
 
 // updateSet is the SET list of Update: every column of tableColumns from $1 in order.

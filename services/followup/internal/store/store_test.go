@@ -15,6 +15,7 @@ import (
 	"github.com/crmsuite/crm/pkg/events"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/pkg/testkit"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 	"github.com/crmsuite/crm/services/followup/internal/followup"
 	"github.com/crmsuite/crm/services/followup/internal/store"
 )
@@ -70,12 +71,22 @@ func record(customerID string, contact time.Time, due *followup.Date) *followup.
 
 func outboxEvents(t *testing.T, pool *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT payload FROM outbox ORDER BY id`)
+	var out []string
+	for _, ev := range decodeOutbox(t, pool, "") {
+		out = append(out, fmt.Sprintf("%s %s v%d", ev.GetType(), ev.GetSubject(), ev.GetEntityVersion()))
+	}
+	return out
+}
+
+// decodeOutbox returns the events in the outbox, in the order written; those on subject when it is set.
+func decodeOutbox(t *testing.T, pool *pgxpool.Pool, subject string) []*eventsv1.Event {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT payload FROM outbox WHERE $1 = '' OR subject = $1 ORDER BY id`, subject)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []*eventsv1.Event
 	for rows.Next() {
 		var b []byte
 		if err := rows.Scan(&b); err != nil {
@@ -85,7 +96,10 @@ func outboxEvents(t *testing.T, pool *pgxpool.Pool) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%s %s v%d", ev.GetType(), ev.GetSubject(), ev.GetEntityVersion()))
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -130,8 +144,10 @@ func TestCreateGetReachAndEvent(t *testing.T) {
 	if got, err := st.Get(ctx, f.ID, store.Reach{DeletedCustomers: true}); err != nil || !got.CustomerDeleted {
 		t.Fatalf("admin view of a deleted customer's record: %+v %v", got, err)
 	}
-	if evs := outboxEvents(t, pool); len(evs) != 1 || evs[0] != "followup.created "+f.ID+" v1" {
-		t.Fatalf("outbox = %v", evs)
+	// The customer's first record also sets its latest contact time.
+	want := []string{"followup.created " + f.ID + " v1", "customer_last_followup.changed " + custA + " v1"}
+	if evs := outboxEvents(t, pool); fmt.Sprint(evs) != fmt.Sprint(want) {
+		t.Fatalf("outbox = %v, want %v", evs, want)
 	}
 }
 
@@ -162,7 +178,7 @@ func TestCreateIsIdempotentUnderConcurrency(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM followups`).Scan(&count); err != nil || count != 1 {
 		t.Fatalf("records = %d, %v", count, err)
 	}
-	if evs := outboxEvents(t, pool); len(evs) != 1 {
+	if evs := outboxEvents(t, pool); len(evs) != 2 {
 		t.Fatalf("events = %v", evs)
 	}
 	if _, err := st.Create(ctx, record(custA, time.Now(), nil), store.CreateInput{RequestID: "req-1", RequestHash: []byte("other")}, admin); !errors.Is(err, followup.ErrRequestUsed) {
@@ -241,7 +257,11 @@ func TestUpdateEtagCompleteAndDelete(t *testing.T) {
 	if _, err := st.Update(ctx, store.UpdateInput{ID: f.ID, Action: "deleted", Apply: noop}, admin); !errors.Is(err, followup.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
-	want := []string{"followup.created " + f.ID + " v1", "followup.updated " + f.ID + " v2", "followup.completed " + f.ID + " v3", "followup.deleted " + f.ID + " v4"}
+	// Completing and editing other fields leave the customer's latest contact time; deleting its
+	// only record unsets it.
+	want := []string{"followup.created " + f.ID + " v1", "customer_last_followup.changed " + custA + " v1",
+		"followup.updated " + f.ID + " v2", "followup.completed " + f.ID + " v3", "followup.deleted " + f.ID + " v4",
+		"customer_last_followup.changed " + custA + " v2"}
 	if evs := outboxEvents(t, pool); fmt.Sprint(evs) != fmt.Sprint(want) {
 		t.Fatalf("events = %v, want %v", evs, want)
 	}

@@ -378,7 +378,8 @@ type Customer struct {
 	Warnings []*FieldWarning `protobuf:"bytes,31,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	// 客户等级 (high, medium, low), kept by the tagging service's level tag; empty when not graded.
 	Level string `protobuf:"bytes,32,opt,name=level,proto3" json:"level,omitempty"`
-	// 最近跟进时间, kept from the follow-up service's events.
+	// 最近跟进时间: the latest contact time of the customer's follow-up records that are not deleted,
+	// kept from the follow-up service's events (moments behind a change); unset when there is none.
 	LastFollowupTime *timestamppb.Timestamp `protobuf:"bytes,33,opt,name=last_followup_time,json=lastFollowupTime,proto3" json:"last_followup_time,omitempty"`
 	// Set when this customer was merged into another: the surviving customer's id.
 	MergedInto    string `protobuf:"bytes,34,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`

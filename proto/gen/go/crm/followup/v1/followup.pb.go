@@ -461,6 +461,64 @@ func (x *DueAction) GetDaysOverdue() int32 {
 	return 0
 }
 
+// CustomerLastFollowUp is the data of a `customer_last_followup.changed` event: the latest contact
+// time of a customer's follow-up records that are not deleted, after a change that moved it. The
+// event's entity_version counts these changes per customer, so a consumer keeps the value of the
+// highest version it has seen and may receive the events late, twice or out of order.
+type CustomerLastFollowUp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer id.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The latest contact time; unset when the customer has no follow-up record left.
+	ContactTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=contact_time,json=contactTime,proto3" json:"contact_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerLastFollowUp) Reset() {
+	*x = CustomerLastFollowUp{}
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerLastFollowUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerLastFollowUp) ProtoMessage() {}
+
+func (x *CustomerLastFollowUp) ProtoReflect() protoreflect.Message {
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerLastFollowUp.ProtoReflect.Descriptor instead.
+func (*CustomerLastFollowUp) Descriptor() ([]byte, []int) {
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CustomerLastFollowUp) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CustomerLastFollowUp) GetContactTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ContactTime
+	}
+	return nil
+}
+
 // Request of CreateFollowUp.
 type CreateFollowUpRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -477,7 +535,7 @@ type CreateFollowUpRequest struct {
 
 func (x *CreateFollowUpRequest) Reset() {
 	*x = CreateFollowUpRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[2]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -489,7 +547,7 @@ func (x *CreateFollowUpRequest) String() string {
 func (*CreateFollowUpRequest) ProtoMessage() {}
 
 func (x *CreateFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[2]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -502,7 +560,7 @@ func (x *CreateFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*CreateFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{2}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateFollowUpRequest) GetCustomerId() string {
@@ -537,7 +595,7 @@ type GetFollowUpRequest struct {
 
 func (x *GetFollowUpRequest) Reset() {
 	*x = GetFollowUpRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[3]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +607,7 @@ func (x *GetFollowUpRequest) String() string {
 func (*GetFollowUpRequest) ProtoMessage() {}
 
 func (x *GetFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[3]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +620,7 @@ func (x *GetFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*GetFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{3}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetFollowUpRequest) GetFollowupId() string {
@@ -594,7 +652,7 @@ type ListFollowUpsRequest struct {
 
 func (x *ListFollowUpsRequest) Reset() {
 	*x = ListFollowUpsRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[4]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +664,7 @@ func (x *ListFollowUpsRequest) String() string {
 func (*ListFollowUpsRequest) ProtoMessage() {}
 
 func (x *ListFollowUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[4]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +677,7 @@ func (x *ListFollowUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFollowUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListFollowUpsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{4}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListFollowUpsRequest) GetCustomerId() string {
@@ -670,7 +728,7 @@ type ListFollowUpsResponse struct {
 
 func (x *ListFollowUpsResponse) Reset() {
 	*x = ListFollowUpsResponse{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[5]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +740,7 @@ func (x *ListFollowUpsResponse) String() string {
 func (*ListFollowUpsResponse) ProtoMessage() {}
 
 func (x *ListFollowUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[5]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +753,7 @@ func (x *ListFollowUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFollowUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListFollowUpsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{5}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListFollowUpsResponse) GetFollowups() []*FollowUp {
@@ -732,7 +790,7 @@ type ListOwnerFollowUpsRequest struct {
 
 func (x *ListOwnerFollowUpsRequest) Reset() {
 	*x = ListOwnerFollowUpsRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[6]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +802,7 @@ func (x *ListOwnerFollowUpsRequest) String() string {
 func (*ListOwnerFollowUpsRequest) ProtoMessage() {}
 
 func (x *ListOwnerFollowUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[6]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +815,7 @@ func (x *ListOwnerFollowUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOwnerFollowUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListOwnerFollowUpsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{6}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListOwnerFollowUpsRequest) GetOwnerId() string {
@@ -808,7 +866,7 @@ type ListOwnerFollowUpsResponse struct {
 
 func (x *ListOwnerFollowUpsResponse) Reset() {
 	*x = ListOwnerFollowUpsResponse{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[7]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +878,7 @@ func (x *ListOwnerFollowUpsResponse) String() string {
 func (*ListOwnerFollowUpsResponse) ProtoMessage() {}
 
 func (x *ListOwnerFollowUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[7]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +891,7 @@ func (x *ListOwnerFollowUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOwnerFollowUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListOwnerFollowUpsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{7}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListOwnerFollowUpsResponse) GetFollowups() []*FollowUp {
@@ -864,7 +922,7 @@ type UpdateFollowUpRequest struct {
 
 func (x *UpdateFollowUpRequest) Reset() {
 	*x = UpdateFollowUpRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[8]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +934,7 @@ func (x *UpdateFollowUpRequest) String() string {
 func (*UpdateFollowUpRequest) ProtoMessage() {}
 
 func (x *UpdateFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[8]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +947,7 @@ func (x *UpdateFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*UpdateFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{8}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateFollowUpRequest) GetFollowup() *FollowUp {
@@ -919,7 +977,7 @@ type CompleteFollowUpRequest struct {
 
 func (x *CompleteFollowUpRequest) Reset() {
 	*x = CompleteFollowUpRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[9]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +989,7 @@ func (x *CompleteFollowUpRequest) String() string {
 func (*CompleteFollowUpRequest) ProtoMessage() {}
 
 func (x *CompleteFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[9]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1002,7 @@ func (x *CompleteFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*CompleteFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{9}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CompleteFollowUpRequest) GetFollowupId() string {
@@ -974,7 +1032,7 @@ type DeleteFollowUpRequest struct {
 
 func (x *DeleteFollowUpRequest) Reset() {
 	*x = DeleteFollowUpRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[10]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1044,7 @@ func (x *DeleteFollowUpRequest) String() string {
 func (*DeleteFollowUpRequest) ProtoMessage() {}
 
 func (x *DeleteFollowUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[10]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1057,7 @@ func (x *DeleteFollowUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFollowUpRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFollowUpRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{10}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteFollowUpRequest) GetFollowupId() string {
@@ -1034,7 +1092,7 @@ type ListDueActionsRequest struct {
 
 func (x *ListDueActionsRequest) Reset() {
 	*x = ListDueActionsRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[11]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1104,7 @@ func (x *ListDueActionsRequest) String() string {
 func (*ListDueActionsRequest) ProtoMessage() {}
 
 func (x *ListDueActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[11]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1117,7 @@ func (x *ListDueActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDueActionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDueActionsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{11}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListDueActionsRequest) GetOwnerId() string {
@@ -1103,7 +1161,7 @@ type ListDueActionsResponse struct {
 
 func (x *ListDueActionsResponse) Reset() {
 	*x = ListDueActionsResponse{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[12]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1173,7 @@ func (x *ListDueActionsResponse) String() string {
 func (*ListDueActionsResponse) ProtoMessage() {}
 
 func (x *ListDueActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[12]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1186,7 @@ func (x *ListDueActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDueActionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDueActionsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{12}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDueActionsResponse) GetDueActions() []*DueAction {
@@ -1160,7 +1218,7 @@ type ListOverdueActionsRequest struct {
 
 func (x *ListOverdueActionsRequest) Reset() {
 	*x = ListOverdueActionsRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[13]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1230,7 @@ func (x *ListOverdueActionsRequest) String() string {
 func (*ListOverdueActionsRequest) ProtoMessage() {}
 
 func (x *ListOverdueActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[13]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1243,7 @@ func (x *ListOverdueActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOverdueActionsRequest.ProtoReflect.Descriptor instead.
 func (*ListOverdueActionsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{13}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListOverdueActionsRequest) GetOwnerId() string {
@@ -1222,7 +1280,7 @@ type ListOverdueActionsResponse struct {
 
 func (x *ListOverdueActionsResponse) Reset() {
 	*x = ListOverdueActionsResponse{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[14]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1292,7 @@ func (x *ListOverdueActionsResponse) String() string {
 func (*ListOverdueActionsResponse) ProtoMessage() {}
 
 func (x *ListOverdueActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[14]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1305,7 @@ func (x *ListOverdueActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOverdueActionsResponse.ProtoReflect.Descriptor instead.
 func (*ListOverdueActionsResponse) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{14}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListOverdueActionsResponse) GetDueActions() []*DueAction {
@@ -1280,7 +1338,7 @@ type ExportFollowUpsRequest struct {
 
 func (x *ExportFollowUpsRequest) Reset() {
 	*x = ExportFollowUpsRequest{}
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[15]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1350,7 @@ func (x *ExportFollowUpsRequest) String() string {
 func (*ExportFollowUpsRequest) ProtoMessage() {}
 
 func (x *ExportFollowUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crm_followup_v1_followup_proto_msgTypes[15]
+	mi := &file_crm_followup_v1_followup_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1363,7 @@ func (x *ExportFollowUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportFollowUpsRequest.ProtoReflect.Descriptor instead.
 func (*ExportFollowUpsRequest) Descriptor() ([]byte, []int) {
-	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{15}
+	return file_crm_followup_v1_followup_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExportFollowUpsRequest) GetFormat() v1.FileFormat {
@@ -1371,7 +1429,11 @@ const file_crm_followup_v1_followup_proto_rawDesc = "" +
 	"\tDueAction\x125\n" +
 	"\bfollowup\x18\x01 \x01(\v2\x19.crm.followup.v1.FollowUpR\bfollowup\x12\x18\n" +
 	"\aoverdue\x18\x02 \x01(\bR\aoverdue\x12!\n" +
-	"\fdays_overdue\x18\x03 \x01(\x05R\vdaysOverdue\"\x98\x01\n" +
+	"\fdays_overdue\x18\x03 \x01(\x05R\vdaysOverdue\"v\n" +
+	"\x14CustomerLastFollowUp\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12=\n" +
+	"\fcontact_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcontactTime\"\x98\x01\n" +
 	"\x15CreateFollowUpRequest\x12$\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
 	"customerId\x12:\n" +
@@ -1481,75 +1543,77 @@ func file_crm_followup_v1_followup_proto_rawDescGZIP() []byte {
 }
 
 var file_crm_followup_v1_followup_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_crm_followup_v1_followup_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_crm_followup_v1_followup_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_crm_followup_v1_followup_proto_goTypes = []any{
 	(ContactMethod)(0),                 // 0: crm.followup.v1.ContactMethod
 	(FollowUpKind)(0),                  // 1: crm.followup.v1.FollowUpKind
 	(*FollowUp)(nil),                   // 2: crm.followup.v1.FollowUp
 	(*DueAction)(nil),                  // 3: crm.followup.v1.DueAction
-	(*CreateFollowUpRequest)(nil),      // 4: crm.followup.v1.CreateFollowUpRequest
-	(*GetFollowUpRequest)(nil),         // 5: crm.followup.v1.GetFollowUpRequest
-	(*ListFollowUpsRequest)(nil),       // 6: crm.followup.v1.ListFollowUpsRequest
-	(*ListFollowUpsResponse)(nil),      // 7: crm.followup.v1.ListFollowUpsResponse
-	(*ListOwnerFollowUpsRequest)(nil),  // 8: crm.followup.v1.ListOwnerFollowUpsRequest
-	(*ListOwnerFollowUpsResponse)(nil), // 9: crm.followup.v1.ListOwnerFollowUpsResponse
-	(*UpdateFollowUpRequest)(nil),      // 10: crm.followup.v1.UpdateFollowUpRequest
-	(*CompleteFollowUpRequest)(nil),    // 11: crm.followup.v1.CompleteFollowUpRequest
-	(*DeleteFollowUpRequest)(nil),      // 12: crm.followup.v1.DeleteFollowUpRequest
-	(*ListDueActionsRequest)(nil),      // 13: crm.followup.v1.ListDueActionsRequest
-	(*ListDueActionsResponse)(nil),     // 14: crm.followup.v1.ListDueActionsResponse
-	(*ListOverdueActionsRequest)(nil),  // 15: crm.followup.v1.ListOverdueActionsRequest
-	(*ListOverdueActionsResponse)(nil), // 16: crm.followup.v1.ListOverdueActionsResponse
-	(*ExportFollowUpsRequest)(nil),     // 17: crm.followup.v1.ExportFollowUpsRequest
-	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
-	(*date.Date)(nil),                  // 19: google.type.Date
-	(*fieldmaskpb.FieldMask)(nil),      // 20: google.protobuf.FieldMask
-	(v1.FileFormat)(0),                 // 21: crm.customer.v1.FileFormat
-	(*v1.FileChunk)(nil),               // 22: crm.customer.v1.FileChunk
+	(*CustomerLastFollowUp)(nil),       // 4: crm.followup.v1.CustomerLastFollowUp
+	(*CreateFollowUpRequest)(nil),      // 5: crm.followup.v1.CreateFollowUpRequest
+	(*GetFollowUpRequest)(nil),         // 6: crm.followup.v1.GetFollowUpRequest
+	(*ListFollowUpsRequest)(nil),       // 7: crm.followup.v1.ListFollowUpsRequest
+	(*ListFollowUpsResponse)(nil),      // 8: crm.followup.v1.ListFollowUpsResponse
+	(*ListOwnerFollowUpsRequest)(nil),  // 9: crm.followup.v1.ListOwnerFollowUpsRequest
+	(*ListOwnerFollowUpsResponse)(nil), // 10: crm.followup.v1.ListOwnerFollowUpsResponse
+	(*UpdateFollowUpRequest)(nil),      // 11: crm.followup.v1.UpdateFollowUpRequest
+	(*CompleteFollowUpRequest)(nil),    // 12: crm.followup.v1.CompleteFollowUpRequest
+	(*DeleteFollowUpRequest)(nil),      // 13: crm.followup.v1.DeleteFollowUpRequest
+	(*ListDueActionsRequest)(nil),      // 14: crm.followup.v1.ListDueActionsRequest
+	(*ListDueActionsResponse)(nil),     // 15: crm.followup.v1.ListDueActionsResponse
+	(*ListOverdueActionsRequest)(nil),  // 16: crm.followup.v1.ListOverdueActionsRequest
+	(*ListOverdueActionsResponse)(nil), // 17: crm.followup.v1.ListOverdueActionsResponse
+	(*ExportFollowUpsRequest)(nil),     // 18: crm.followup.v1.ExportFollowUpsRequest
+	(*timestamppb.Timestamp)(nil),      // 19: google.protobuf.Timestamp
+	(*date.Date)(nil),                  // 20: google.type.Date
+	(*fieldmaskpb.FieldMask)(nil),      // 21: google.protobuf.FieldMask
+	(v1.FileFormat)(0),                 // 22: crm.customer.v1.FileFormat
+	(*v1.FileChunk)(nil),               // 23: crm.customer.v1.FileChunk
 }
 var file_crm_followup_v1_followup_proto_depIdxs = []int32{
 	0,  // 0: crm.followup.v1.FollowUp.method:type_name -> crm.followup.v1.ContactMethod
-	18, // 1: crm.followup.v1.FollowUp.contact_time:type_name -> google.protobuf.Timestamp
+	19, // 1: crm.followup.v1.FollowUp.contact_time:type_name -> google.protobuf.Timestamp
 	1,  // 2: crm.followup.v1.FollowUp.kind:type_name -> crm.followup.v1.FollowUpKind
-	19, // 3: crm.followup.v1.FollowUp.next_action_due_date:type_name -> google.type.Date
-	18, // 4: crm.followup.v1.FollowUp.done_time:type_name -> google.protobuf.Timestamp
-	18, // 5: crm.followup.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
-	18, // 6: crm.followup.v1.FollowUp.update_time:type_name -> google.protobuf.Timestamp
-	18, // 7: crm.followup.v1.FollowUp.delete_time:type_name -> google.protobuf.Timestamp
+	20, // 3: crm.followup.v1.FollowUp.next_action_due_date:type_name -> google.type.Date
+	19, // 4: crm.followup.v1.FollowUp.done_time:type_name -> google.protobuf.Timestamp
+	19, // 5: crm.followup.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
+	19, // 6: crm.followup.v1.FollowUp.update_time:type_name -> google.protobuf.Timestamp
+	19, // 7: crm.followup.v1.FollowUp.delete_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: crm.followup.v1.DueAction.followup:type_name -> crm.followup.v1.FollowUp
-	2,  // 9: crm.followup.v1.CreateFollowUpRequest.followup:type_name -> crm.followup.v1.FollowUp
-	2,  // 10: crm.followup.v1.ListFollowUpsResponse.followups:type_name -> crm.followup.v1.FollowUp
-	2,  // 11: crm.followup.v1.ListOwnerFollowUpsResponse.followups:type_name -> crm.followup.v1.FollowUp
-	2,  // 12: crm.followup.v1.UpdateFollowUpRequest.followup:type_name -> crm.followup.v1.FollowUp
-	20, // 13: crm.followup.v1.UpdateFollowUpRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 14: crm.followup.v1.ListDueActionsResponse.due_actions:type_name -> crm.followup.v1.DueAction
-	3,  // 15: crm.followup.v1.ListOverdueActionsResponse.due_actions:type_name -> crm.followup.v1.DueAction
-	21, // 16: crm.followup.v1.ExportFollowUpsRequest.format:type_name -> crm.customer.v1.FileFormat
-	4,  // 17: crm.followup.v1.FollowUpService.CreateFollowUp:input_type -> crm.followup.v1.CreateFollowUpRequest
-	5,  // 18: crm.followup.v1.FollowUpService.GetFollowUp:input_type -> crm.followup.v1.GetFollowUpRequest
-	6,  // 19: crm.followup.v1.FollowUpService.ListFollowUps:input_type -> crm.followup.v1.ListFollowUpsRequest
-	8,  // 20: crm.followup.v1.FollowUpService.ListOwnerFollowUps:input_type -> crm.followup.v1.ListOwnerFollowUpsRequest
-	10, // 21: crm.followup.v1.FollowUpService.UpdateFollowUp:input_type -> crm.followup.v1.UpdateFollowUpRequest
-	11, // 22: crm.followup.v1.FollowUpService.CompleteFollowUp:input_type -> crm.followup.v1.CompleteFollowUpRequest
-	12, // 23: crm.followup.v1.FollowUpService.DeleteFollowUp:input_type -> crm.followup.v1.DeleteFollowUpRequest
-	13, // 24: crm.followup.v1.FollowUpService.ListDueActions:input_type -> crm.followup.v1.ListDueActionsRequest
-	15, // 25: crm.followup.v1.FollowUpService.ListOverdueActions:input_type -> crm.followup.v1.ListOverdueActionsRequest
-	17, // 26: crm.followup.v1.FollowUpService.ExportFollowUps:input_type -> crm.followup.v1.ExportFollowUpsRequest
-	2,  // 27: crm.followup.v1.FollowUpService.CreateFollowUp:output_type -> crm.followup.v1.FollowUp
-	2,  // 28: crm.followup.v1.FollowUpService.GetFollowUp:output_type -> crm.followup.v1.FollowUp
-	7,  // 29: crm.followup.v1.FollowUpService.ListFollowUps:output_type -> crm.followup.v1.ListFollowUpsResponse
-	9,  // 30: crm.followup.v1.FollowUpService.ListOwnerFollowUps:output_type -> crm.followup.v1.ListOwnerFollowUpsResponse
-	2,  // 31: crm.followup.v1.FollowUpService.UpdateFollowUp:output_type -> crm.followup.v1.FollowUp
-	2,  // 32: crm.followup.v1.FollowUpService.CompleteFollowUp:output_type -> crm.followup.v1.FollowUp
-	2,  // 33: crm.followup.v1.FollowUpService.DeleteFollowUp:output_type -> crm.followup.v1.FollowUp
-	14, // 34: crm.followup.v1.FollowUpService.ListDueActions:output_type -> crm.followup.v1.ListDueActionsResponse
-	16, // 35: crm.followup.v1.FollowUpService.ListOverdueActions:output_type -> crm.followup.v1.ListOverdueActionsResponse
-	22, // 36: crm.followup.v1.FollowUpService.ExportFollowUps:output_type -> crm.customer.v1.FileChunk
-	27, // [27:37] is the sub-list for method output_type
-	17, // [17:27] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	19, // 9: crm.followup.v1.CustomerLastFollowUp.contact_time:type_name -> google.protobuf.Timestamp
+	2,  // 10: crm.followup.v1.CreateFollowUpRequest.followup:type_name -> crm.followup.v1.FollowUp
+	2,  // 11: crm.followup.v1.ListFollowUpsResponse.followups:type_name -> crm.followup.v1.FollowUp
+	2,  // 12: crm.followup.v1.ListOwnerFollowUpsResponse.followups:type_name -> crm.followup.v1.FollowUp
+	2,  // 13: crm.followup.v1.UpdateFollowUpRequest.followup:type_name -> crm.followup.v1.FollowUp
+	21, // 14: crm.followup.v1.UpdateFollowUpRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 15: crm.followup.v1.ListDueActionsResponse.due_actions:type_name -> crm.followup.v1.DueAction
+	3,  // 16: crm.followup.v1.ListOverdueActionsResponse.due_actions:type_name -> crm.followup.v1.DueAction
+	22, // 17: crm.followup.v1.ExportFollowUpsRequest.format:type_name -> crm.customer.v1.FileFormat
+	5,  // 18: crm.followup.v1.FollowUpService.CreateFollowUp:input_type -> crm.followup.v1.CreateFollowUpRequest
+	6,  // 19: crm.followup.v1.FollowUpService.GetFollowUp:input_type -> crm.followup.v1.GetFollowUpRequest
+	7,  // 20: crm.followup.v1.FollowUpService.ListFollowUps:input_type -> crm.followup.v1.ListFollowUpsRequest
+	9,  // 21: crm.followup.v1.FollowUpService.ListOwnerFollowUps:input_type -> crm.followup.v1.ListOwnerFollowUpsRequest
+	11, // 22: crm.followup.v1.FollowUpService.UpdateFollowUp:input_type -> crm.followup.v1.UpdateFollowUpRequest
+	12, // 23: crm.followup.v1.FollowUpService.CompleteFollowUp:input_type -> crm.followup.v1.CompleteFollowUpRequest
+	13, // 24: crm.followup.v1.FollowUpService.DeleteFollowUp:input_type -> crm.followup.v1.DeleteFollowUpRequest
+	14, // 25: crm.followup.v1.FollowUpService.ListDueActions:input_type -> crm.followup.v1.ListDueActionsRequest
+	16, // 26: crm.followup.v1.FollowUpService.ListOverdueActions:input_type -> crm.followup.v1.ListOverdueActionsRequest
+	18, // 27: crm.followup.v1.FollowUpService.ExportFollowUps:input_type -> crm.followup.v1.ExportFollowUpsRequest
+	2,  // 28: crm.followup.v1.FollowUpService.CreateFollowUp:output_type -> crm.followup.v1.FollowUp
+	2,  // 29: crm.followup.v1.FollowUpService.GetFollowUp:output_type -> crm.followup.v1.FollowUp
+	8,  // 30: crm.followup.v1.FollowUpService.ListFollowUps:output_type -> crm.followup.v1.ListFollowUpsResponse
+	10, // 31: crm.followup.v1.FollowUpService.ListOwnerFollowUps:output_type -> crm.followup.v1.ListOwnerFollowUpsResponse
+	2,  // 32: crm.followup.v1.FollowUpService.UpdateFollowUp:output_type -> crm.followup.v1.FollowUp
+	2,  // 33: crm.followup.v1.FollowUpService.CompleteFollowUp:output_type -> crm.followup.v1.FollowUp
+	2,  // 34: crm.followup.v1.FollowUpService.DeleteFollowUp:output_type -> crm.followup.v1.FollowUp
+	15, // 35: crm.followup.v1.FollowUpService.ListDueActions:output_type -> crm.followup.v1.ListDueActionsResponse
+	17, // 36: crm.followup.v1.FollowUpService.ListOverdueActions:output_type -> crm.followup.v1.ListOverdueActionsResponse
+	23, // 37: crm.followup.v1.FollowUpService.ExportFollowUps:output_type -> crm.customer.v1.FileChunk
+	28, // [28:38] is the sub-list for method output_type
+	18, // [18:28] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_crm_followup_v1_followup_proto_init() }
@@ -1557,14 +1621,14 @@ func file_crm_followup_v1_followup_proto_init() {
 	if File_crm_followup_v1_followup_proto != nil {
 		return
 	}
-	file_crm_followup_v1_followup_proto_msgTypes[11].OneofWrappers = []any{}
+	file_crm_followup_v1_followup_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crm_followup_v1_followup_proto_rawDesc), len(file_crm_followup_v1_followup_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

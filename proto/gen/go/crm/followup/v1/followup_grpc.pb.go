@@ -39,8 +39,10 @@ const (
 // FollowUpService keeps the follow-up records of customers (客户联系记录): who was contacted, how,
 // when and about what, the next action (后续行动) with its due date, and competitor notes. It lists
 // records per customer and per owner, and the next actions that are due or overdue. Every change is
-// published as an event (`crm.followup.followup.<action>`); the customer service keeps each
-// customer's last follow-up time (最近跟进时间) from them.
+// published as an event (`crm.followup.followup.<action>`). Whenever a change moves a customer's
+// latest contact time (a record created, its contact time edited, or deleted), the service also
+// publishes `crm.followup.customer_last_followup.changed` (CustomerLastFollowUp); the customer
+// service keeps each customer's last follow-up time (最近跟进时间) from those.
 //
 // Who may do what: admins everything; managers the records of their team's customers; sales reps
 // the records of the customers they own (others are reported as not found); service agents read,
@@ -205,8 +207,10 @@ type FollowUpService_ExportFollowUpsClient = grpc.ServerStreamingClient[v1.FileC
 // FollowUpService keeps the follow-up records of customers (客户联系记录): who was contacted, how,
 // when and about what, the next action (后续行动) with its due date, and competitor notes. It lists
 // records per customer and per owner, and the next actions that are due or overdue. Every change is
-// published as an event (`crm.followup.followup.<action>`); the customer service keeps each
-// customer's last follow-up time (最近跟进时间) from them.
+// published as an event (`crm.followup.followup.<action>`). Whenever a change moves a customer's
+// latest contact time (a record created, its contact time edited, or deleted), the service also
+// publishes `crm.followup.customer_last_followup.changed` (CustomerLastFollowUp); the customer
+// service keeps each customer's last follow-up time (最近跟进时间) from those.
 //
 // Who may do what: admins everything; managers the records of their team's customers; sales reps
 // the records of the customers they own (others are reported as not found); service agents read,
