@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"io"
 	"maps"
 	"net/http"
@@ -11,7 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crmsuite/crm/pkg/events"
 	"github.com/crmsuite/crm/pkg/testkit"
+	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 )
 
 // TestServicesAcrossCustomers drives follow-ups, needs, tags and feedback through REST and checks
@@ -19,7 +25,8 @@ import (
 // other services, the customer's last follow-up time and level follow their events, and every
 // change lands in the audit log.
 func TestServicesAcrossCustomers(t *testing.T) {
-	s := startSuite(t, testkit.StartNATS(t))
+	natsURL := testkit.StartNATS(t)
+	s := startSuite(t, natsURL)
 	admin := s.token(t, "u-admin", "hq", "admin")
 	sales1 := s.token(t, "u-sales1", "east", "sales")
 	sales2 := s.token(t, "u-sales2", "east", "sales")
@@ -172,6 +179,40 @@ func TestServicesAcrossCustomers(t *testing.T) {
 			if len(resp.AuditEvents) == 0 {
 				return false
 			}
+		}
+		return true
+	})
+
+	// Analytics subscribers read the same events, with personal information masked.
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mobile := customerJSON(500)["mobile"].(string)
+	waitFor(t, 10*time.Second, "the customer's creation in the masked analytics feed", func() bool {
+		stream, err := js.Stream(context.Background(), "CRM_ANALYTICS")
+		if err != nil {
+			return false
+		}
+		raw, err := stream.GetLastMsgForSubject(context.Background(), "analytics.crm.customer.customer.created")
+		if err != nil {
+			return false
+		}
+		ev, err := events.Decode(raw.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got customerv1.Customer
+		if err := ev.GetData().UnmarshalTo(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got.GetCustomerId() != c.CustomerID || got.GetMobile() != mobile[:3]+"****"+mobile[7:] || got.GetContactName() != "刘*" {
+			t.Fatalf("analytics feed: %v", &got)
 		}
 		return true
 	})

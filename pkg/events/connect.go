@@ -35,10 +35,16 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 // EnsureStreamRetry is EnsureStream retried with back-off while NATS does not answer, so a
 // service can start before NATS does. It returns when the stream exists or ctx is done.
 func EnsureStreamRetry(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) error {
+	return EnsureRetry(ctx, js, crmEvents(replicas), log)
+}
+
+// EnsureRetry is Ensure retried with back-off while NATS does not answer. It returns when the
+// stream exists or ctx is done.
+func EnsureRetry(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *slog.Logger) error {
 	delay := 500 * time.Millisecond
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := EnsureStream(sctx, js, replicas)
+		_, err := Ensure(sctx, js, want)
 		cancel()
 		if err == nil {
 			return nil
@@ -46,7 +52,7 @@ func EnsureStreamRetry(ctx context.Context, js jetstream.JetStream, replicas int
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		log.Warn("event stream not ready; retrying", "error", err, "retry_in", delay)
+		log.Warn("event stream not ready; retrying", "stream", want.Name, "error", err, "retry_in", delay)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

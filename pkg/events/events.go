@@ -74,13 +74,20 @@ const (
 // file storage, the given number of replicas (1 locally, 3 in a production cluster), a 10-minute
 // duplicate window and limits retention keeping events for 30 days.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
-	if replicas < 1 {
-		return nil, fmt.Errorf("events: ensure stream: replicas must be ≥ 1, got %d", replicas)
-	}
-	want := jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "CRM change events (crm.events.v1.Event)",
-		Subjects:    []string{streamSubjects},
+	return Ensure(ctx, js, crmEvents(replicas))
+}
+
+func crmEvents(replicas int) jetstream.StreamConfig {
+	return StreamConfig(StreamName, "CRM change events (crm.events.v1.Event)", streamSubjects, replicas)
+}
+
+// StreamConfig is the configuration of an event stream like CRM_EVENTS: file storage, limits
+// retention keeping events for 30 days, a 10-minute duplicate window.
+func StreamConfig(name, description, subjects string, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        name,
+		Description: description,
+		Subjects:    []string{subjects},
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Retention:   jetstream.LimitsPolicy,
@@ -88,9 +95,16 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 		MaxAge:      streamMaxAge,
 		Duplicates:  duplicateWindow,
 	}
+}
+
+// Ensure creates the stream want, or updates it when its settings differ.
+func Ensure(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	if want.Replicas < 1 {
+		return nil, fmt.Errorf("events: ensure stream %s: replicas must be ≥ 1, got %d", want.Name, want.Replicas)
+	}
 	// Every service calls this at start-up; an unchanged stream is left alone rather than
 	// rewritten, so starting a service never touches a stream that consumers are using.
-	if s, err := js.Stream(ctx, StreamName); err == nil {
+	if s, err := js.Stream(ctx, want.Name); err == nil {
 		c := s.CachedInfo().Config
 		if slices.Equal(c.Subjects, want.Subjects) && c.Storage == want.Storage && c.Replicas == want.Replicas &&
 			c.Retention == want.Retention && c.Discard == want.Discard && c.MaxAge == want.MaxAge && c.Duplicates == want.Duplicates {
@@ -99,7 +113,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (je
 	}
 	s, err := js.CreateOrUpdateStream(ctx, want)
 	if err != nil {
-		return nil, fmt.Errorf("events: ensure stream %s: %w", StreamName, err)
+		return nil, fmt.Errorf("events: ensure stream %s: %w", want.Name, err)
 	}
 	return s, nil
 }

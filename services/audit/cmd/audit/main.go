@@ -4,7 +4,11 @@
 //	audit           serve (the default)
 //	audit migrate   apply the database migrations and exit
 //
-// Configuration (environment): DATABASE_URL, NATS_URL, NATS_REPLICAS, AUDIT_GRPC_ADDR,
+// It also publishes the analytics feed (pkg/analytics): every event again, with personal
+// information masked, on analytics.crm.> for analytics subscribers; ANALYTICS_FEED=false turns it
+// off.
+//
+// Configuration (environment): DATABASE_URL, NATS_URL, NATS_REPLICAS, ANALYTICS_FEED, AUDIT_GRPC_ADDR,
 // AUTH_HS256_SECRET or AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE, OTEL_EXPORTER_OTLP_ENDPOINT,
 // LOG_FORMAT, LOG_LEVEL.
 package main
@@ -12,6 +16,8 @@ package main
 import (
 	"context"
 
+	"github.com/crmsuite/crm/pkg/analytics"
+	"github.com/crmsuite/crm/pkg/config"
 	"github.com/crmsuite/crm/pkg/events"
 	"github.com/crmsuite/crm/pkg/service"
 	auditv1 "github.com/crmsuite/crm/proto/gen/go/crm/audit/v1"
@@ -29,9 +35,15 @@ func main() {
 		Setup: func(_ context.Context, d *service.Deps) ([]func(context.Context) error, error) {
 			srv := server.New(store.New(d.Pool), d.Log)
 			auditv1.RegisterAuditServiceServer(d.Server, srv)
-			return []func(context.Context) error{
+			run := []func(context.Context) error{
 				func(ctx context.Context) error { return srv.Ingest(ctx, d.JS, d.NC) },
-			}, nil
+			}
+			if config.Bool("ANALYTICS_FEED", true) {
+				run = append(run, func(ctx context.Context) error {
+					return analytics.Feed(ctx, d.JS, d.NC, config.Int("NATS_REPLICAS", 1), d.Log)
+				})
+			}
+			return run, nil
 		},
 		// Ready while the database answers, NATS is connected and the durable consumer exists,
 		// that is, while events are being recorded.

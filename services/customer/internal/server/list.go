@@ -98,7 +98,7 @@ func (s *Server) SearchCustomers(ctx context.Context, req *customerv1.SearchCust
 
 // piiFields are masked in the history shown to callers without PII access.
 var piiFields = map[string]func(string) string{
-	"mobile": customer.MaskMobile, "contact_name": validate.MaskName,
+	"mobile": validate.MaskMobile, "contact_name": validate.MaskName,
 	"landline": func(string) string { return "****" }, "email": func(string) string { return "***" },
 	"address.street": func(string) string { return "***" },
 }

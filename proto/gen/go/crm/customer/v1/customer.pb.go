@@ -1971,20 +1971,20 @@ var File_crm_customer_v1_customer_proto protoreflect.FileDescriptor
 
 const file_crm_customer_v1_customer_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/customer/v1/customer.proto\x12\x0fcrm.customer.v1\x1a\x1acrm/common/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xaf\f\n" +
+	"\x1ecrm/customer/v1/customer.proto\x12\x0fcrm.customer.v1\x1a\x1acrm/common/v1/common.proto\x1a\x17crm/common/v1/pii.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x17google/type/money.proto\"\xc7\f\n" +
 	"\bCustomer\x12$\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\x03\xe0A\bR\n" +
-	"customerId\x12\x17\n" +
-	"\x04name\x18\x02 \x01(\tB\x03\xe0A\x02R\x04name\x126\n" +
+	"customerId\x12\x1b\n" +
+	"\x04name\x18\x02 \x01(\tB\a\xe0A\x02\x88\xb5\x18\x06R\x04name\x126\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x1d.crm.customer.v1.CustomerTypeB\x03\xe0A\x02R\x04type\x12\x1a\n" +
 	"\bindustry\x18\x04 \x01(\tR\bindustry\x12\x12\n" +
-	"\x04uscc\x18\x05 \x01(\tR\x04uscc\x12&\n" +
-	"\fcontact_name\x18\x06 \x01(\tB\x03\xe0A\x02R\vcontactName\x12#\n" +
-	"\rcontact_title\x18\a \x01(\tR\fcontactTitle\x12\x1b\n" +
-	"\x06mobile\x18\b \x01(\tB\x03\xe0A\x02R\x06mobile\x12\x1a\n" +
-	"\blandline\x18\t \x01(\tR\blandline\x12\x14\n" +
+	"\x04uscc\x18\x05 \x01(\tR\x04uscc\x12*\n" +
+	"\fcontact_name\x18\x06 \x01(\tB\a\xe0A\x02\x88\xb5\x18\x02R\vcontactName\x12#\n" +
+	"\rcontact_title\x18\a \x01(\tR\fcontactTitle\x12\x1f\n" +
+	"\x06mobile\x18\b \x01(\tB\a\xe0A\x02\x88\xb5\x18\x01R\x06mobile\x12 \n" +
+	"\blandline\x18\t \x01(\tB\x04\x88\xb5\x18\x03R\blandline\x12\x1a\n" +
 	"\x05email\x18\n" +
-	" \x01(\tR\x05email\x127\n" +
+	" \x01(\tB\x04\x88\xb5\x18\x04R\x05email\x127\n" +
 	"\aaddress\x18\v \x01(\v2\x18.crm.customer.v1.AddressB\x03\xe0A\x02R\aaddress\x121\n" +
 	"\x05scale\x18\f \x01(\x0e2\x16.crm.customer.v1.ScaleB\x03\xe0A\x02R\x05scale\x127\n" +
 	"\x06status\x18\r \x01(\x0e2\x1f.crm.customer.v1.CustomerStatusR\x06status\x127\n" +
@@ -2016,12 +2016,12 @@ const file_crm_customer_v1_customer_proto_rawDesc = "" +
 	"\x12last_followup_time\x18! \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x10lastFollowupTime\x12$\n" +
 	"\vmerged_into\x18\" \x01(\tB\x03\xe0A\x03R\n" +
 	"mergedInto:3\xeaA0\n" +
-	"\x18crm.example.com/Customer\x12\x14customers/{customer}\"w\n" +
+	"\x18crm.example.com/Customer\x12\x14customers/{customer}\"}\n" +
 	"\aAddress\x12\x1f\n" +
 	"\bprovince\x18\x01 \x01(\tB\x03\xe0A\x02R\bprovince\x12\x17\n" +
 	"\x04city\x18\x02 \x01(\tB\x03\xe0A\x02R\x04city\x12\x1a\n" +
-	"\bdistrict\x18\x03 \x01(\tR\bdistrict\x12\x16\n" +
-	"\x06street\x18\x04 \x01(\tR\x06street\"\xde\x01\n" +
+	"\bdistrict\x18\x03 \x01(\tR\bdistrict\x12\x1c\n" +
+	"\x06street\x18\x04 \x01(\tB\x04\x88\xb5\x18\x05R\x06street\"\xde\x01\n" +
 	"\aConsent\x12\x18\n" +
 	"\apurpose\x18\x01 \x01(\tR\apurpose\x12;\n" +
 	"\vobtain_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +

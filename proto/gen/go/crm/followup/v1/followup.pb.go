@@ -7,6 +7,7 @@
 package followupv1
 
 import (
+	_ "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
 	v1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	date "google.golang.org/genproto/googleapis/type/date"
@@ -1391,13 +1392,13 @@ var File_crm_followup_v1_followup_proto protoreflect.FileDescriptor
 
 const file_crm_followup_v1_followup_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecrm/followup/v1/followup.proto\x12\x0fcrm.followup.v1\x1a\x1ecrm/customer/v1/transfer.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"\x8f\b\n" +
+	"\x1ecrm/followup/v1/followup.proto\x12\x0fcrm.followup.v1\x1a\x17crm/common/v1/pii.proto\x1a\x1ecrm/customer/v1/transfer.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\"\x93\b\n" +
 	"\bFollowUp\x12$\n" +
 	"\vfollowup_id\x18\x01 \x01(\tB\x03\xe0A\bR\n" +
 	"followupId\x12$\n" +
 	"\vcustomer_id\x18\x02 \x01(\tB\x03\xe0A\x03R\n" +
-	"customerId\x12&\n" +
-	"\fcontact_name\x18\x03 \x01(\tB\x03\xe0A\x02R\vcontactName\x12;\n" +
+	"customerId\x12*\n" +
+	"\fcontact_name\x18\x03 \x01(\tB\a\xe0A\x02\x88\xb5\x18\x02R\vcontactName\x12;\n" +
 	"\x06method\x18\x04 \x01(\x0e2\x1e.crm.followup.v1.ContactMethodB\x03\xe0A\x02R\x06method\x12B\n" +
 	"\fcontact_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x02R\vcontactTime\x126\n" +
 	"\x04kind\x18\x06 \x01(\x0e2\x1d.crm.followup.v1.FollowUpKindB\x03\xe0A\x02R\x04kind\x12\x1d\n" +

@@ -1,0 +1,201 @@
+// Package analytics publishes the analytics feed: every CRM change event again, on
+// analytics.crm.<service>.<entity>.<action> in the stream CRM_ANALYTICS, with personal information
+// masked (SPEC §10, PIPL). Analytics subscribers are given that stream only; CRM_EVENTS, whose
+// events carry full values for the audit log's before and after, stays with the services
+// (docs/adr/0004-masked-analytics-feed.md).
+//
+// What is personal information is declared in the protos, field by field, with the option
+// (crm.common.v1.pii); MaskPII masks by that declaration, so a newly annotated field is masked
+// without code here.
+package analytics
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/crmsuite/crm/pkg/validate"
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
+
+	// The event data of every service, so that MaskPII knows their fields.
+	_ "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
+	_ "github.com/crmsuite/crm/proto/gen/go/crm/feedback/v1"
+	_ "github.com/crmsuite/crm/proto/gen/go/crm/followup/v1"
+	_ "github.com/crmsuite/crm/proto/gen/go/crm/needs/v1"
+	_ "github.com/crmsuite/crm/proto/gen/go/crm/tagging/v1"
+)
+
+// MaskPII returns a copy of ev for readers who may not see personal information: in its data
+// every string field declared (crm.common.v1.pii) is masked by its kind, and so are the before and
+// after values of its changes that name such a field. Data of a type this program does not know
+// is dropped, with the values of the changes, so that nothing unmasked gets through.
+func MaskPII(ev *eventsv1.Event) (*eventsv1.Event, error) {
+	out := proto.Clone(ev).(*eventsv1.Event)
+	if out.GetData() == nil {
+		dropChangeValues(out)
+		return out, nil
+	}
+	data, err := out.GetData().UnmarshalNew()
+	if errors.Is(err, protoregistry.NotFound) {
+		out.Data = nil
+		dropChangeValues(out)
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("analytics: event %s: data: %w", ev.GetId(), err)
+	}
+	m := data.ProtoReflect()
+	individual := isIndividual(m) || changedFromIndividual(out.GetChanges())
+	maskMessage(m)
+	for _, ch := range out.GetChanges() {
+		if kind := fieldKind(m.Descriptor(), ch.GetField()); kind != commonv1.PiiKind_PII_KIND_UNSPECIFIED {
+			ch.Before = maskValue(ch.GetBefore(), kind, individual)
+			ch.After = maskValue(ch.GetAfter(), kind, individual)
+		}
+	}
+	if out.Data, err = anypb.New(data); err != nil {
+		return nil, fmt.Errorf("analytics: event %s: data: %w", ev.GetId(), err)
+	}
+	return out, nil
+}
+
+// maskMessage masks the declared fields of m and of the messages within it, in place.
+func maskMessage(m protoreflect.Message) {
+	type set struct {
+		fd protoreflect.FieldDescriptor
+		v  protoreflect.Value
+	}
+	var masked []set
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Kind() == protoreflect.MessageKind {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					maskMessage(mv.Message())
+					return true
+				})
+			}
+		case fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind:
+			if fd.IsList() {
+				for i := range v.List().Len() {
+					maskMessage(v.List().Get(i).Message())
+				}
+			} else {
+				maskMessage(v.Message())
+			}
+		case fd.Kind() == protoreflect.StringKind && !fd.IsList():
+			if kind := piiKind(fd); kind != commonv1.PiiKind_PII_KIND_UNSPECIFIED {
+				masked = append(masked, set{fd, protoreflect.ValueOfString(mask(kind, v.String(), isIndividual(m)))})
+			}
+		}
+		return true
+	})
+	for _, s := range masked {
+		m.Set(s.fd, s.v)
+	}
+}
+
+// piiKind is the declared kind of personal information of a field.
+func piiKind(fd protoreflect.FieldDescriptor) commonv1.PiiKind {
+	opts, ok := fd.Options().(*descriptorpb.FieldOptions)
+	if !ok || opts == nil {
+		return commonv1.PiiKind_PII_KIND_UNSPECIFIED
+	}
+	return proto.GetExtension(opts, commonv1.E_Pii).(commonv1.PiiKind)
+}
+
+// fieldKind is the declared kind of the field a change names, a dotted path of field names from
+// the event's data ("mobile", "address.street"); none when the path names no field.
+func fieldKind(md protoreflect.MessageDescriptor, path string) commonv1.PiiKind {
+	names := strings.Split(path, ".")
+	for i, name := range names {
+		fd := md.Fields().ByName(protoreflect.Name(name))
+		if fd == nil {
+			return commonv1.PiiKind_PII_KIND_UNSPECIFIED
+		}
+		if i == len(names)-1 {
+			if fd.Kind() != protoreflect.StringKind {
+				return commonv1.PiiKind_PII_KIND_UNSPECIFIED
+			}
+			return piiKind(fd)
+		}
+		if md = fd.Message(); md == nil {
+			return commonv1.PiiKind_PII_KIND_UNSPECIFIED
+		}
+	}
+	return commonv1.PiiKind_PII_KIND_UNSPECIFIED
+}
+
+// isIndividual reports whether m has an enum field `type` whose value names an individual
+// (CUSTOMER_TYPE_INDIVIDUAL): then its PII_KIND_CUSTOMER_NAME fields are a person's name.
+func isIndividual(m protoreflect.Message) bool {
+	fd := m.Descriptor().Fields().ByName("type")
+	if fd == nil || fd.Kind() != protoreflect.EnumKind || fd.IsList() {
+		return false
+	}
+	v := fd.Enum().Values().ByNumber(m.Get(fd).Enum())
+	return v != nil && strings.HasSuffix(string(v.Name()), "_INDIVIDUAL")
+}
+
+// changedFromIndividual reports whether the changes move `type` from or to an individual: a name
+// changed together with it may be a person's before or after the change.
+func changedFromIndividual(changes []*commonv1.FieldChange) bool {
+	for _, ch := range changes {
+		if ch.GetField() != "type" {
+			continue
+		}
+		for _, v := range []*structpb.Value{ch.GetBefore(), ch.GetAfter()} {
+			if strings.HasSuffix(strings.ToUpper(v.GetStringValue()), "INDIVIDUAL") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mask masks s as the given kind of personal information.
+func mask(kind commonv1.PiiKind, s string, individual bool) string {
+	switch kind {
+	case commonv1.PiiKind_PII_KIND_MOBILE:
+		return validate.MaskMobile(s)
+	case commonv1.PiiKind_PII_KIND_PERSON_NAME:
+		return validate.MaskName(s)
+	case commonv1.PiiKind_PII_KIND_PHONE:
+		return validate.MaskPhone(s)
+	case commonv1.PiiKind_PII_KIND_EMAIL:
+		return validate.MaskEmail(s)
+	case commonv1.PiiKind_PII_KIND_CUSTOMER_NAME:
+		if individual {
+			return validate.MaskName(s)
+		}
+		return s
+	default: // PII_KIND_STREET, and any kind added later without a masker of its own
+		if s == "" {
+			return ""
+		}
+		return "***"
+	}
+}
+
+// maskValue masks a change's string value; null and other values stay.
+func maskValue(v *structpb.Value, kind commonv1.PiiKind, individual bool) *structpb.Value {
+	if s, ok := v.GetKind().(*structpb.Value_StringValue); ok {
+		return structpb.NewStringValue(mask(kind, s.StringValue, individual))
+	}
+	return v
+}
+
+// dropChangeValues keeps which fields changed but not their values.
+func dropChangeValues(ev *eventsv1.Event) {
+	for _, ch := range ev.GetChanges() {
+		ch.Before, ch.After = nil, nil
+	}
+}
