@@ -33,38 +33,38 @@ import (
 	_ "github.com/crmsuite/crm/proto/gen/go/crm/tagging/v1"
 )
 
-// MaskPII returns a copy of ev for readers who may not see personal information: in its data
-// every string field declared (crm.common.v1.pii) is masked by its kind, and so are the before and
-// after values of its changes that name such a field. Data of a type this program does not know
-// is dropped, with the values of the changes, so that nothing unmasked gets through.
-func MaskPII(ev *eventsv1.Event) (*eventsv1.Event, error) {
-	out := proto.Clone(ev).(*eventsv1.Event)
-	if out.GetData() == nil {
-		dropChangeValues(out)
-		return out, nil
+// MaskPII masks ev in place for readers who may not see personal information: in its data every
+// string field declared (crm.common.v1.pii) is masked by its kind, and so are the before and after
+// values of its changes that name such a field. Data of a type this program does not know is
+// dropped, with the values of the changes, so that nothing unmasked gets through. (In place: a
+// copy of a decoded event, with its changes, cost the feed a third of its CPU.)
+func MaskPII(ev *eventsv1.Event) error {
+	if ev.GetData() == nil {
+		dropChangeValues(ev)
+		return nil
 	}
-	data, err := out.GetData().UnmarshalNew()
+	data, err := ev.GetData().UnmarshalNew()
 	if errors.Is(err, protoregistry.NotFound) {
-		out.Data = nil
-		dropChangeValues(out)
-		return out, nil
+		ev.Data = nil
+		dropChangeValues(ev)
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("analytics: event %s: data: %w", ev.GetId(), err)
+		return fmt.Errorf("analytics: event %s: data: %w", ev.GetId(), err)
 	}
 	m := data.ProtoReflect()
-	individual := isIndividual(m) || changedFromIndividual(out.GetChanges())
+	individual := isIndividual(m) || changedFromIndividual(ev.GetChanges())
 	maskMessage(m)
-	for _, ch := range out.GetChanges() {
+	for _, ch := range ev.GetChanges() {
 		if kind := fieldKind(m.Descriptor(), ch.GetField()); kind != commonv1.PiiKind_PII_KIND_UNSPECIFIED {
 			ch.Before = maskValue(ch.GetBefore(), kind, individual)
 			ch.After = maskValue(ch.GetAfter(), kind, individual)
 		}
 	}
-	if out.Data, err = anypb.New(data); err != nil {
-		return nil, fmt.Errorf("analytics: event %s: data: %w", ev.GetId(), err)
+	if ev.Data, err = anypb.New(data); err != nil {
+		return fmt.Errorf("analytics: event %s: data: %w", ev.GetId(), err)
 	}
-	return out, nil
+	return nil
 }
 
 // maskMessage masks the declared fields of m and of the messages within it, in place.

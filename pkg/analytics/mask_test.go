@@ -57,14 +57,10 @@ func TestMaskPIIOfAnIndividual(t *testing.T) {
 		change(t, "address.street", nil, "文三路 100 号"),
 		change(t, "name", "王明", "王小明"),
 		change(t, "address.province", "江苏省", "浙江省"))
-	original := proto.Clone(ev)
-
-	masked, err := analytics.MaskPII(ev)
-	if err != nil {
+	id, typ := ev.GetId(), ev.GetType()
+	masked := ev
+	if err := analytics.MaskPII(masked); err != nil {
 		t.Fatal(err)
-	}
-	if !proto.Equal(ev, original) {
-		t.Fatal("MaskPII changed the event it was given")
 	}
 	c := data(t, masked, &customerv1.Customer{})
 	got := []string{c.GetName(), c.GetContactName(), c.GetMobile(), c.GetLandline(), c.GetEmail(), c.GetAddress().GetStreet(),
@@ -82,16 +78,24 @@ func TestMaskPIIOfAnIndividual(t *testing.T) {
 	if strings.Join(changes, "|") != strings.Join(wantChanges, "|") {
 		t.Fatalf("masked changes\n got %v\nwant %v", changes, wantChanges)
 	}
-	if masked.GetChanges()[1].GetBefore().GetKind() == nil || masked.GetId() != ev.GetId() || masked.GetType() != ev.GetType() {
+	if masked.GetChanges()[1].GetBefore().GetKind() == nil || masked.GetId() != id || masked.GetType() != typ {
 		t.Fatalf("envelope or null value lost: %v", masked)
+	}
+	// The feed may mask an event twice (a failed batch is handed over again): nothing moves.
+	once := proto.Clone(masked)
+	if err := analytics.MaskPII(masked); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(once, masked) {
+		t.Fatalf("masked again:\n%v\n%v", once, masked)
 	}
 }
 
 func TestMaskPIIKeepsACompanyName(t *testing.T) {
 	ev := customerEvent(t, customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE, "杭州星辰科技有限公司",
 		change(t, "name", "杭州星辰科技", "杭州星辰科技有限公司"))
-	masked, err := analytics.MaskPII(ev)
-	if err != nil {
+	masked := ev
+	if err := analytics.MaskPII(masked); err != nil {
 		t.Fatal(err)
 	}
 	if c := data(t, masked, &customerv1.Customer{}); c.GetName() != "杭州星辰科技有限公司" || c.GetMobile() != "138****5678" {
@@ -102,9 +106,9 @@ func TestMaskPIIKeepsACompanyName(t *testing.T) {
 	}
 
 	// A customer turned from an individual into a company: its name before may be a person's.
-	ev = customerEvent(t, customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE, "王小明咨询有限公司",
+	masked = customerEvent(t, customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE, "王小明咨询有限公司",
 		change(t, "type", "individual", "enterprise"), change(t, "name", "王小明", "王小明咨询有限公司"))
-	if masked, err = analytics.MaskPII(ev); err != nil {
+	if err := analytics.MaskPII(masked); err != nil {
 		t.Fatal(err)
 	}
 	if ch := masked.GetChanges()[1]; ch.GetBefore().GetStringValue() != "王**" {
@@ -119,8 +123,8 @@ func TestMaskPIIOfAFollowUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	masked, err := analytics.MaskPII(ev)
-	if err != nil {
+	masked := ev
+	if err := analytics.MaskPII(masked); err != nil {
 		t.Fatal(err)
 	}
 	if got := data(t, masked, &followupv1.FollowUp{}); got.GetContactName() != "陈*" || got.GetContent() != f.GetContent() {
@@ -134,8 +138,8 @@ func TestMaskPIIOfAFollowUp(t *testing.T) {
 func TestMaskPIIDropsWhatItCannotRead(t *testing.T) {
 	ev := customerEvent(t, customerv1.CustomerType_CUSTOMER_TYPE_INDIVIDUAL, "王小明", change(t, "mobile", nil, "13812345678"))
 	ev.Data = &anypb.Any{TypeUrl: "type.googleapis.com/crm.unknown.v1.Thing", Value: []byte{0x0a, 0x01, 'x'}}
-	masked, err := analytics.MaskPII(ev)
-	if err != nil {
+	masked := ev
+	if err := analytics.MaskPII(masked); err != nil {
 		t.Fatal(err)
 	}
 	if masked.GetData() != nil || masked.GetChanges()[0].GetAfter() != nil || masked.GetChanges()[0].GetField() != "mobile" {
