@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -190,12 +191,37 @@ func (p *Projection) ApplyBatch(ctx context.Context, evs []*eventsv1.Event) erro
 type Change struct {
 	Customer *customerv1.CustomerView
 	Version  int64 // the event's entity version
+	// anyField is set when one of the customer's events in the batch did not say which fields it
+	// changed (a creation, or an event decoded without its changes): any may have. Otherwise
+	// changed lists the fields the events changed, by their change lists.
+	anyField bool
+	changed  []string
 }
+
+// Touches reports whether the customer's events in the batch may have changed one of fields (the
+// API's field paths, as in the events' change lists, e.g. "owner_id" or "address.province").
+func (c Change) Touches(fields ...string) bool {
+	if c.anyField {
+		return true
+	}
+	for _, f := range fields {
+		if slices.Contains(c.changed, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// RefFields are the customer fields a reference holds (owner, team, deleted, merged), as the
+// customer events' change lists name them.
+var RefFields = []string{"owner_id", "team_id", "delete_time", "merged_into"}
 
 // Newest decodes the customer events among evs (others are skipped) and keeps each customer's
 // newest, in the order the customers first appear: one row per customer, as ON CONFLICT DO UPDATE
-// may not touch a row twice in one statement. A service that keeps other projections of the same
-// events decodes them once here and queues its own statements beside QueueRefs.
+// may not touch a row twice in one statement. Each Change also gathers the fields that the
+// customer's events changed, so that a projection can tell the changes that leave its columns
+// alone (Touches). A service that keeps other projections of the same events decodes them once
+// here and queues its own statements beside QueueRefs.
 func Newest(evs []*eventsv1.Event) ([]Change, error) {
 	at := map[string]int{} // customer id → index in out
 	var out []Change
@@ -209,22 +235,71 @@ func Newest(evs []*eventsv1.Event) ([]Change, error) {
 		}
 		ch := Change{Customer: c, Version: ev.GetEntityVersion()}
 		i, seen := at[c.GetCustomerId()]
-		switch {
-		case !seen:
+		if !seen {
 			at[c.GetCustomerId()] = len(out)
-			out = append(out, ch)
-		case ch.Version > out[i].Version:
-			out[i] = ch
+			out = append(out, Change{Version: -1})
+			i = len(out) - 1
 		}
+		prev := out[i]
+		if ch.Version <= prev.Version {
+			ch.Customer, ch.Version = prev.Customer, prev.Version
+		}
+		// A creation lists every field it set, but a projection must store its row whatever the
+		// fields: count it as changing all of them.
+		ch.anyField = prev.anyField || len(ev.GetChanges()) == 0 || ev.GetType() == "customer.created"
+		if !ch.anyField {
+			ch.changed = prev.changed
+			for _, fc := range ev.GetChanges() {
+				if !slices.Contains(ch.changed, fc.GetField()) {
+					ch.changed = append(ch.changed, fc.GetField())
+				}
+			}
+		}
+		out[i] = ch
 	}
 	return out, nil
 }
 
-// QueueRefs queues on b the statement with which ApplyBatch stores changes (from Newest), so that
+// QueueRefs queues on b the statements with which ApplyBatch stores changes (from Newest), so that
 // a service can apply them with its other projections in one round trip and one commit (a batch
 // sent outside a transaction is one).
+//
+// A change that touches none of RefFields (most updates: a phone number, the remarks) leaves the
+// row alone when it already holds the same owner, team, deleted and merged: writing it only to
+// raise its version cost each of the four services that keep references a row version, its WAL
+// and, after a checkpoint, a full page image, for every customer update. Leaving the version lower
+// is safe: such a change keeps the values of the customer's last change that did touch them, so
+// any event older than it either carries the same values or is older than that one, and the
+// version guard still orders the changes that do touch them. The values are compared rather than
+// the row left alone outright, so that a row a lost event left behind is repaired by the
+// customer's next event, as before.
 func QueueRefs(b *pgx.Batch, changes []Change) {
+	touching, others := Split(changes, RefFields...)
+	queueRefs(b, touching, "customer_refs.version < excluded.version")
+	queueRefs(b, others, `customer_refs.version < excluded.version AND
+			(customer_refs.owner_id, customer_refs.team_id, customer_refs.deleted, customer_refs.merged_into) IS DISTINCT FROM
+			(excluded.owner_id, excluded.team_id, excluded.deleted, excluded.merged_into)`)
+}
+
+// Split divides changes into those that touch one of fields and the others.
+func Split(changes []Change, fields ...string) (touching, others []Change) {
+	for _, ch := range changes {
+		if ch.Touches(fields...) {
+			touching = append(touching, ch)
+		} else {
+			others = append(others, ch)
+		}
+	}
+	return touching, others
+}
+
+// queueRefs queues the upsert of changes, updating an existing row where the condition holds;
+// nothing when there are no changes. The condition is one of QueueRefs' constants, never input.
+func queueRefs(b *pgx.Batch, changes []Change, condition string) {
 	n := len(changes)
+	if n == 0 {
+		return
+	}
 	ids, owners, teams, merged := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	deleted, versions := make([]bool, n), make([]int64, n)
 	for i, ch := range changes {
@@ -236,7 +311,7 @@ func QueueRefs(b *pgx.Batch, changes []Change) {
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::bigint[])
 		ON CONFLICT (customer_id) DO UPDATE SET owner_id = excluded.owner_id, team_id = excluded.team_id,
 			deleted = excluded.deleted, merged_into = excluded.merged_into, version = excluded.version, updated_at = now()
-		WHERE customer_refs.version < excluded.version`,
+		WHERE `+condition,
 		ids, owners, teams, deleted, merged, versions)
 }
 
@@ -247,9 +322,9 @@ func QueueRefs(b *pgx.Batch, changes []Change) {
 // four services that keep a projection more than the change itself cost the customer service.
 func (p *Projection) Consume(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, durable string, log *slog.Logger) error {
 	return events.ConsumeBatch(ctx, js, nc, events.ConsumerConfig{
-		Durable:        durable,
-		FilterSubjects: []string{"crm.customer.customer.>"},
-		SkipChanges:    true,
+		Durable:           durable,
+		FilterSubjects:    []string{"crm.customer.customer.>"},
+		ChangedFieldsOnly: true,
 	}, p.ApplyBatch, func(_ context.Context, seq uint64, _ *jetstream.RawStreamMsg, reason string) error {
 		// A customer event the projection cannot apply is logged; the next event of that customer
 		// (or an API lookup) repairs the row.

@@ -3,6 +3,7 @@ package customerref_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/crmsuite/crm/pkg/customerref"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/pkg/testkit"
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 )
@@ -141,6 +143,108 @@ func TestVisible(t *testing.T) {
 		if got := r.Visible(c.p, c.scope); got != c.want {
 			t.Errorf("Visible(%s, %v) = %v", c.p.UserID, c.scope, got)
 		}
+	}
+}
+
+// changeOf is a customer.updated event of CUST-20261123-0002 at version whose change list names
+// fields; version 1 is its customer.created.
+func changeOf(t *testing.T, version int64, owner string, fields ...string) *eventsv1.Event {
+	t.Helper()
+	ev := event(t, version, owner, false)
+	if version == 1 {
+		ev.Type = "customer.created"
+	}
+	for _, f := range fields {
+		ev.Changes = append(ev.Changes, &commonv1.FieldChange{Field: f})
+	}
+	return ev
+}
+
+func ref(t *testing.T, p *customerref.Projection) customerref.Ref {
+	t.Helper()
+	r, err := p.Get(context.Background(), "CUST-20261123-0002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestChangesThatLeaveTheRefAloneDoNotRewriteIt(t *testing.T) {
+	p, _ := setup(t)
+	ctx := context.Background()
+	if err := p.Apply(ctx, changeOf(t, 1, "u-a", "name", "owner_id", "team_id")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ApplyBatch(ctx, []*eventsv1.Event{changeOf(t, 2, "u-a", "remarks"), changeOf(t, 3, "u-a", "mobile", "email")}); err != nil {
+		t.Fatal(err)
+	}
+	if r := ref(t, p); r.Version != 1 || r.OwnerID != "u-a" {
+		t.Fatalf("after changes of other fields: %+v, want version 1 (not rewritten)", r)
+	}
+	if err := p.Apply(ctx, changeOf(t, 4, "u-b", "owner_id")); err != nil {
+		t.Fatal(err)
+	}
+	if r := ref(t, p); r.Version != 4 || r.OwnerID != "u-b" {
+		t.Fatalf("after an owner change: %+v, want u-b at version 4", r)
+	}
+}
+
+// TestOwnerChangesInAnyOrderEndOnTheLast delivers an owner's change and its change back, then a
+// change of another field, in every order, one by one and as one batch: the projection must end
+// on the owner of the last version, although the last event leaves the owner alone and equals
+// what the row held before the first.
+func TestOwnerChangesInAnyOrderEndOnTheLast(t *testing.T) {
+	evs := func() []*eventsv1.Event {
+		return []*eventsv1.Event{changeOf(t, 2, "u-b", "owner_id"), changeOf(t, 3, "u-a", "owner_id"), changeOf(t, 4, "u-a", "remarks")}
+	}
+	orders := [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+	for _, order := range orders {
+		for _, batch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v batch=%v", order, batch), func(t *testing.T) {
+				p, _ := setup(t)
+				ctx := context.Background()
+				if err := p.Apply(ctx, changeOf(t, 1, "u-a", "owner_id")); err != nil {
+					t.Fatal(err)
+				}
+				all := evs()
+				var in []*eventsv1.Event
+				for _, i := range order {
+					in = append(in, all[i])
+				}
+				if batch {
+					if err := p.ApplyBatch(ctx, in); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					for _, ev := range in {
+						if err := p.Apply(ctx, ev); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if r := ref(t, p); r.OwnerID != "u-a" {
+					t.Errorf("owner %s at version %d, want u-a", r.OwnerID, r.Version)
+				}
+			})
+		}
+	}
+}
+
+// TestAChangeOfOtherFieldsRepairsAStaleRow: when an owner change never reached the projection
+// (dropped after its deliveries ran out), the customer's next event, whatever it changes, sets
+// the row right.
+func TestAChangeOfOtherFieldsRepairsAStaleRow(t *testing.T) {
+	p, _ := setup(t)
+	ctx := context.Background()
+	if err := p.Apply(ctx, changeOf(t, 1, "u-a", "owner_id")); err != nil {
+		t.Fatal(err)
+	}
+	// Version 2 moved the customer to u-b and was lost.
+	if err := p.Apply(ctx, changeOf(t, 3, "u-b", "remarks")); err != nil {
+		t.Fatal(err)
+	}
+	if r := ref(t, p); r.OwnerID != "u-b" || r.Version != 3 {
+		t.Fatalf("ref %+v, want u-b at version 3", r)
 	}
 }
 

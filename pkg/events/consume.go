@@ -79,10 +79,11 @@ type ConsumerConfig struct {
 	// a quiet interval is handled at once, and a backlog (full batches) without pause. Consume
 	// ignores it.
 	BatchInterval time.Duration
-	// SkipChanges leaves every event's changes out (DecodeWithoutChanges), for handlers that
-	// read only the envelope and the data, as projections do. Decoding the changes is most of
-	// the cost of decoding an event.
-	SkipChanges bool
+	// ChangedFieldsOnly hands over events whose changes carry only their field names, the
+	// values before and after left out (DecodeChangedFields), for handlers that read the envelope,
+	// the data and which fields changed, as projections do. Decoding the values is most of the
+	// cost of decoding an event.
+	ChangedFieldsOnly bool
 	// Replaces names durable consumers of an earlier version whose work this one takes over, e.g.
 	// two consumers of the same events merged into one. When this consumer does not exist yet it
 	// starts after the last event that all of them had acknowledged, so that nothing one of them
@@ -94,8 +95,8 @@ type ConsumerConfig struct {
 
 // decode is the decoding the consumer's handlers need.
 func (cfg ConsumerConfig) decode(data []byte) (*eventsv1.Event, error) {
-	if cfg.SkipChanges {
-		return DecodeWithoutChanges(data)
+	if cfg.ChangedFieldsOnly {
+		return DecodeChangedFields(data)
 	}
 	return Decode(data)
 }

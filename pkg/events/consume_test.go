@@ -12,6 +12,7 @@ import (
 
 	"github.com/crmsuite/crm/pkg/events"
 	"github.com/crmsuite/crm/pkg/testkit"
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
 	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -203,7 +204,7 @@ func TestConsumeHandlesEachEventOnce(t *testing.T) {
 	}
 }
 
-func TestConsumeSkipChangesHandsEventsWithoutChanges(t *testing.T) {
+func TestConsumeChangedFieldsOnlyHandsEventsWithFieldNames(t *testing.T) {
 	t.Parallel()
 	nc, js, s := broker(t)
 	ev := newEvent(t, context.Background(), "C1")
@@ -211,7 +212,7 @@ func TestConsumeSkipChangesHandsEventsWithoutChanges(t *testing.T) {
 
 	got := make(chan *eventsv1.Event, 1)
 	var dl deadLetters
-	consume(t, js, nc, events.ConsumerConfig{Durable: "projection", FilterSubjects: []string{"crm.>"}, SkipChanges: true},
+	consume(t, js, nc, events.ConsumerConfig{Durable: "projection", FilterSubjects: []string{"crm.>"}, ChangedFieldsOnly: true},
 		func(_ context.Context, ev *eventsv1.Event) error {
 			got <- ev
 			return nil
@@ -220,6 +221,9 @@ func TestConsumeSkipChangesHandsEventsWithoutChanges(t *testing.T) {
 	case h := <-got:
 		want := proto.CloneOf(ev)
 		want.Changes = nil
+		for _, ch := range ev.GetChanges() {
+			want.Changes = append(want.Changes, &commonv1.FieldChange{Field: ch.GetField()})
+		}
 		if len(ev.GetChanges()) == 0 || !proto.Equal(h, want) {
 			t.Errorf("handler got %v\nwant %v", h, want)
 		}

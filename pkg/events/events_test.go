@@ -243,7 +243,7 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 	}
 }
 
-func TestDecodeWithoutChangesKeepsEverythingElse(t *testing.T) {
+func TestDecodeWithoutChangesAndChangedFieldsKeepEverythingElse(t *testing.T) {
 	t.Parallel()
 	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(context.Background(), "request")
 	defer span.End()
@@ -256,6 +256,10 @@ func TestDecodeWithoutChangesKeepsEverythingElse(t *testing.T) {
 	ev.Changes = append(ev.Changes, second)
 	want := proto.CloneOf(ev)
 	want.Changes = nil
+	wantNames := proto.CloneOf(want)
+	for _, ch := range ev.Changes {
+		wantNames.Changes = append(wantNames.Changes, &commonv1.FieldChange{Field: ch.GetField()})
+	}
 
 	inOrder := mustMarshal(t, ev)
 	// A changes entry may come anywhere on the wire (fields are allowed in any order): put one
@@ -275,7 +279,18 @@ func TestDecodeWithoutChangesKeepsEverythingElse(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !proto.Equal(got, want) {
-				t.Errorf("decoded %v\nwant %v", got, want)
+				t.Errorf("DecodeWithoutChanges: %v\nwant %v", got, want)
+			}
+			names, err := events.DecodeChangedFields(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "no changes" {
+				if !proto.Equal(names, want) {
+					t.Errorf("DecodeChangedFields: %v\nwant %v", names, want)
+				}
+			} else if !proto.Equal(names, wantNames) {
+				t.Errorf("DecodeChangedFields: %v\nwant %v", names, wantNames)
 			}
 			full, err := events.Decode(data)
 			if err != nil {
@@ -291,6 +306,18 @@ func TestDecodeWithoutChangesKeepsEverythingElse(t *testing.T) {
 func TestDecodeWithoutChangesRejectsGarbage(t *testing.T) {
 	t.Parallel()
 	good := mustMarshal(t, newEvent(t, context.Background(), "CUST-20261123-0005"))
+	// A change whose field name is cut short inside an otherwise whole event: only
+	// DecodeChangedFields reads into a change, so only it must refuse this one.
+	badChange := protowire.AppendTag(nil, 8, protowire.BytesType)
+	badChange = protowire.AppendBytes(badChange, []byte{0x0a, 0x05, 'a'})
+	if _, err := events.DecodeChangedFields(append(badChange, good...)); err == nil {
+		t.Error("DecodeChangedFields accepted a change cut short")
+	}
+	badName := protowire.AppendTag(nil, 8, protowire.BytesType)
+	badName = protowire.AppendBytes(badName, []byte{0x0a, 0x02, 0xff, 0xfe})
+	if _, err := events.DecodeChangedFields(append(badName, good...)); err == nil {
+		t.Error("DecodeChangedFields accepted a field name that is not UTF-8")
+	}
 	for name, data := range map[string][]byte{
 		"empty":       nil,
 		"not proto":   []byte("{\"id\":\"1\"}"),
@@ -302,6 +329,9 @@ func TestDecodeWithoutChangesRejectsGarbage(t *testing.T) {
 			t.Parallel()
 			if ev, err := events.DecodeWithoutChanges(data); err == nil {
 				t.Errorf("DecodeWithoutChanges = %v, want an error", ev)
+			}
+			if ev, err := events.DecodeChangedFields(data); err == nil {
+				t.Errorf("DecodeChangedFields = %v, want an error", ev)
 			}
 		})
 	}
@@ -338,7 +368,7 @@ func BenchmarkDecode(b *testing.B) {
 		b.Fatal(err)
 	}
 	for name, decode := range map[string]func([]byte) (*eventsv1.Event, error){
-		"whole": events.Decode, "without-changes": events.DecodeWithoutChanges,
+		"whole": events.Decode, "without-changes": events.DecodeWithoutChanges, "changed-fields": events.DecodeChangedFields,
 	} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmsuite/crm/pkg/customerref"
 	"github.com/crmsuite/crm/pkg/validate"
 )
 
@@ -215,6 +216,37 @@ func TestDiff(t *testing.T) {
 	}
 	if d := Diff(valid(), valid()); len(d) != 0 {
 		t.Errorf("equal customers differ: %+v", d)
+	}
+}
+
+// TestDiffListsWhatProjectionsWatch guards the projections of other services, which leave their
+// rows alone on an update whose change list names none of the fields they hold
+// (customerref.Change.Touches): each of those fields must be listed when it changes.
+func TestDiffListsWhatProjectionsWatch(t *testing.T) {
+	t.Parallel()
+	deleted := now
+	edits := map[string]func(c *Customer){
+		"owner_id":         func(c *Customer) { c.OwnerID = "u-sales2" },
+		"team_id":          func(c *Customer) { c.TeamID = "west" },
+		"delete_time":      func(c *Customer) { c.DeletedAt = &deleted },
+		"merged_into":      func(c *Customer) { c.MergedInto = "CUST-20261123-0001" },
+		"type":             func(c *Customer) { c.Type = TypeIndividual },
+		"status":           func(c *Customer) { c.Status = StatusIntention },
+		"address.province": func(c *Customer) { c.Address.Province = "浙江省" },
+	}
+	// customerref.RefFields, and the tagging service's customer_attrs (type, status, province).
+	watched := append(slices.Clone(customerref.RefFields), "type", "status", "address.province")
+	for _, f := range watched {
+		edit, ok := edits[f]
+		if !ok {
+			t.Errorf("no edit of %s in this test", f)
+			continue
+		}
+		after := valid()
+		edit(after)
+		if !slices.ContainsFunc(Diff(valid(), after), func(c Change) bool { return c.Field == f }) {
+			t.Errorf("Diff does not list a change of %s", f)
+		}
 	}
 }
 

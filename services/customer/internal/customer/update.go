@@ -71,6 +71,7 @@ var fields = []field{
 		return c.DeletedAt.UTC().Format(time.RFC3339Nano)
 	}},
 	{path: "delete_reason", get: func(c *Customer) any { return str(c.DeleteReason) }},
+	{path: "merged_into", get: func(c *Customer) any { return str(c.MergedInto) }},
 }
 
 // aliases expand whole-message paths to their leaves.

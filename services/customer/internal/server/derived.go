@@ -73,12 +73,12 @@ func (d *Derived) Run(ctx context.Context, js jetstream.JetStream, nc *nats.Conn
 		// customer-followups read followup.created/updated and kept the latest contact time ever
 		// recorded, which a deleted or back-dated record could not move back.
 		return events.Consume(ctx, js, nc, events.ConsumerConfig{Durable: "customer-last-followup",
-			FilterSubjects: []string{"crm.followup.customer_last_followup.>"}, SkipChanges: true,
+			FilterSubjects: []string{"crm.followup.customer_last_followup.>"}, ChangedFieldsOnly: true,
 			Replaces: []string{"customer-followups"}}, d.ApplyLastFollowUp, dead, d.log)
 	})
 	g.Go(func() error {
 		return events.Consume(ctx, js, nc, events.ConsumerConfig{Durable: "customer-levels",
-			FilterSubjects: []string{"crm.tagging.customer_level.>"}, SkipChanges: true}, d.ApplyLevel, dead, d.log)
+			FilterSubjects: []string{"crm.tagging.customer_level.>"}, ChangedFieldsOnly: true}, d.ApplyLevel, dead, d.log)
 	})
 	return g.Wait()
 }

@@ -41,9 +41,27 @@ func (s *Store) ApplyCustomerEvents(ctx context.Context, evs []*eventsv1.Event) 
 	return nil
 }
 
-// queueCustomerAttrs queues on b the statement that keeps customer_attrs from changes.
+// attrFields are the customer fields customer_attrs holds, as the events' change lists name them.
+var attrFields = []string{"type", "status", "address.province"}
+
+// queueCustomerAttrs queues on b the statements that keep customer_attrs from changes. As with
+// customerref.QueueRefs, a change that touches none of attrFields rewrites a row only when its
+// values differ (a row a lost event left behind), not to raise its version.
 func queueCustomerAttrs(b *pgx.Batch, changes []customerref.Change) {
+	touching, others := customerref.Split(changes, attrFields...)
+	queueAttrs(b, touching, "customer_attrs.version < excluded.version")
+	queueAttrs(b, others, `customer_attrs.version < excluded.version AND
+			(customer_attrs.type, customer_attrs.status, customer_attrs.province) IS DISTINCT FROM
+			(excluded.type, excluded.status, excluded.province)`)
+}
+
+// queueAttrs queues the upsert of changes into customer_attrs, updating an existing row where the
+// condition (one of queueCustomerAttrs' constants) holds; nothing when there are no changes.
+func queueAttrs(b *pgx.Batch, changes []customerref.Change, condition string) {
 	n := len(changes)
+	if n == 0 {
+		return
+	}
 	ids, types, statuses, provinces, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
 	for i, ch := range changes {
 		c := ch.Customer
@@ -62,7 +80,7 @@ func queueCustomerAttrs(b *pgx.Batch, changes []customerref.Change) {
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
 		ON CONFLICT (customer_id) DO UPDATE SET type = excluded.type, status = excluded.status,
 			province = excluded.province, version = excluded.version, updated_at = now()
-		WHERE customer_attrs.version < excluded.version`,
+		WHERE `+condition,
 		ids, types, statuses, provinces, versions)
 }
 
@@ -78,10 +96,10 @@ var replacedCustomerConsumers = []string{"tagging-customers", "tagging-customer-
 // commit per batch for both, not per event and projection).
 func (s *Store) ConsumeCustomerEvents(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, log *slog.Logger) error {
 	return events.ConsumeBatch(ctx, js, nc, events.ConsumerConfig{
-		Durable:        customerEventsConsumer,
-		Replaces:       replacedCustomerConsumers,
-		FilterSubjects: []string{"crm.customer.customer.>"},
-		SkipChanges:    true,
+		Durable:           customerEventsConsumer,
+		Replaces:          replacedCustomerConsumers,
+		FilterSubjects:    []string{"crm.customer.customer.>"},
+		ChangedFieldsOnly: true,
 	}, s.ApplyCustomerEvents, func(_ context.Context, seq uint64, _ *jetstream.RawStreamMsg, reason string) error {
 		// The customer's next event rewrites both rows (and a missing ref is looked up through
 		// the customer service's API), so a dropped event is repaired then.

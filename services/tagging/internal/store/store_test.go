@@ -15,6 +15,7 @@ import (
 	"github.com/crmsuite/crm/pkg/events"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/pkg/testkit"
+	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
 	customerv1 "github.com/crmsuite/crm/proto/gen/go/crm/customer/v1"
 	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 	taggingv1 "github.com/crmsuite/crm/proto/gen/go/crm/tagging/v1"
@@ -539,6 +540,49 @@ func TestCustomerAttributesIgnoreOlderEvents(t *testing.T) {
 	}
 	if typ != "partner" || status != "active" || province != "浙江省" || version != 3 {
 		t.Fatalf("attrs = %s %s %s v%d", typ, status, province, version)
+	}
+}
+
+// TestCustomerAttributesSkipChangesOfOtherFields: an update whose change list names none of the
+// attributes leaves the row as it is (no new row version), one that names an attribute or finds
+// the row stale (an event lost) writes it.
+func TestCustomerAttributesSkipChangesOfOtherFields(t *testing.T) {
+	t.Parallel()
+	st, pool := newStore(t)
+	ctx := context.Background()
+	const c = "CUST-20260101-0003"
+	enterprise, potential := customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE, customerv1.CustomerStatus_CUSTOMER_STATUS_POTENTIAL
+	changing := func(ev *eventsv1.Event, fields ...string) *eventsv1.Event {
+		for _, f := range fields {
+			ev.Changes = append(ev.Changes, &commonv1.FieldChange{Field: f})
+		}
+		return ev
+	}
+	attrs := func() (status string, version int64) {
+		t.Helper()
+		if err := pool.QueryRow(ctx, `SELECT status, version FROM customer_attrs WHERE customer_id = $1`, c).Scan(&status, &version); err != nil {
+			t.Fatal(err)
+		}
+		return status, version
+	}
+	steps := []struct {
+		ev          *eventsv1.Event
+		wantStatus  string
+		wantVersion int64
+	}{
+		{customerEvent(t, c, 1, enterprise, potential, "广东"), "potential", 1},
+		{changing(customerEvent(t, c, 2, enterprise, potential, "广东"), "remarks", "mobile"), "potential", 1},
+		{changing(customerEvent(t, c, 3, enterprise, customerv1.CustomerStatus_CUSTOMER_STATUS_INTENTION, "广东"), "status"), "intention", 3},
+		// Version 4 (to active) was lost; version 5 changes the remarks and carries the status.
+		{changing(customerEvent(t, c, 5, enterprise, customerv1.CustomerStatus_CUSTOMER_STATUS_ACTIVE, "广东"), "remarks"), "active", 5},
+	}
+	for i, step := range steps {
+		if err := st.ApplyCustomerEvent(ctx, step.ev); err != nil {
+			t.Fatal(err)
+		}
+		if status, version := attrs(); status != step.wantStatus || version != step.wantVersion {
+			t.Errorf("step %d: %s v%d, want %s v%d", i, status, version, step.wantStatus, step.wantVersion)
+		}
 	}
 }
 
