@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -53,12 +54,12 @@ func MaskPII(ev *eventsv1.Event) error {
 		return fmt.Errorf("analytics: event %s: data: %w", ev.GetId(), err)
 	}
 	m := data.ProtoReflect()
-	individual := isIndividual(m) || changedFromIndividual(ev.GetChanges())
+	individual := planOf(m.Descriptor()).individual(m) || changedFromIndividual(ev.GetChanges())
 	maskMessage(m)
 	for _, ch := range ev.GetChanges() {
 		if kind := fieldKind(m.Descriptor(), ch.GetField()); kind != commonv1.PiiKind_PII_KIND_UNSPECIFIED {
-			ch.Before = maskValue(ch.GetBefore(), kind, individual)
-			ch.After = maskValue(ch.GetAfter(), kind, individual)
+			maskValue(ch.GetBefore(), kind, individual)
+			maskValue(ch.GetAfter(), kind, individual)
 		}
 	}
 	if ev.Data, err = anypb.New(data); err != nil {
@@ -69,38 +70,123 @@ func MaskPII(ev *eventsv1.Event) error {
 
 // maskMessage masks the declared fields of m and of the messages within it, in place.
 func maskMessage(m protoreflect.Message) {
-	type set struct {
-		fd protoreflect.FieldDescriptor
-		v  protoreflect.Value
+	p := planOf(m.Descriptor())
+	if len(p.pii) > 0 {
+		individual := p.individual(m)
+		for _, f := range p.pii {
+			if m.Has(f.fd) {
+				m.Set(f.fd, protoreflect.ValueOfString(mask(f.kind, m.Get(f.fd).String(), individual)))
+			}
+		}
 	}
-	var masked []set
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	for _, fd := range p.within {
+		if !m.Has(fd) {
+			continue
+		}
+		v := m.Get(fd)
 		switch {
 		case fd.IsMap():
-			if fd.MapValue().Kind() == protoreflect.MessageKind {
-				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-					maskMessage(mv.Message())
-					return true
-				})
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				maskMessage(mv.Message())
+				return true
+			})
+		case fd.IsList():
+			for i := range v.List().Len() {
+				maskMessage(v.List().Get(i).Message())
+			}
+		default:
+			maskMessage(v.Message())
+		}
+	}
+}
+
+// plan is what maskMessage does with one message type, worked out once from its descriptor:
+// reading the declarations through reflection for every field of every event was most of the
+// feed's masking cost.
+type plan struct {
+	pii    []piiField                     // string fields declared personal, with their kinds
+	within []protoreflect.FieldDescriptor // message fields (and maps of messages) that may hold some
+	typ    protoreflect.FieldDescriptor   // the enum field `type`, for isIndividual; nil if none
+}
+
+type piiField struct {
+	fd   protoreflect.FieldDescriptor
+	kind commonv1.PiiKind
+}
+
+// plans holds a *plan per message's full name.
+var plans sync.Map
+
+// planOf returns the plan of a message type.
+func planOf(md protoreflect.MessageDescriptor) *plan {
+	if p, ok := plans.Load(md.FullName()); ok {
+		return p.(*plan)
+	}
+	p := &plan{}
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		switch {
+		case fd.IsMap():
+			if v := fd.MapValue(); v.Kind() == protoreflect.MessageKind && mayHold(v.Message(), nil) {
+				p.within = append(p.within, fd)
 			}
 		case fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind:
-			if fd.IsList() {
-				for i := range v.List().Len() {
-					maskMessage(v.List().Get(i).Message())
-				}
-			} else {
-				maskMessage(v.Message())
+			if mayHold(fd.Message(), nil) {
+				p.within = append(p.within, fd)
 			}
 		case fd.Kind() == protoreflect.StringKind && !fd.IsList():
 			if kind := piiKind(fd); kind != commonv1.PiiKind_PII_KIND_UNSPECIFIED {
-				masked = append(masked, set{fd, protoreflect.ValueOfString(mask(kind, v.String(), isIndividual(m)))})
+				p.pii = append(p.pii, piiField{fd, kind})
+			}
+		case fd.Kind() == protoreflect.EnumKind && !fd.IsList() && fd.Name() == "type":
+			p.typ = fd
+		}
+	}
+	plans.Store(md.FullName(), p)
+	return p
+}
+
+// mayHold reports whether a message of type md may hold a declared field, in itself or in the
+// messages within it. seen holds the types being looked at further up, so that a type that
+// contains itself ends the search.
+func mayHold(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]bool) bool {
+	if seen[md.FullName()] {
+		return false // its other fields are being looked at further up
+	}
+	if seen == nil {
+		seen = map[protoreflect.FullName]bool{}
+	}
+	seen[md.FullName()] = true
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		switch {
+		case fd.IsMap():
+			if v := fd.MapValue(); v.Kind() == protoreflect.MessageKind && mayHold(v.Message(), seen) {
+				return true
+			}
+		case fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind:
+			if mayHold(fd.Message(), seen) {
+				return true
+			}
+		case fd.Kind() == protoreflect.StringKind && !fd.IsList():
+			if piiKind(fd) != commonv1.PiiKind_PII_KIND_UNSPECIFIED {
+				return true
 			}
 		}
-		return true
-	})
-	for _, s := range masked {
-		m.Set(s.fd, s.v)
 	}
+	return false
+}
+
+// individual reports whether m's `type` names an individual (CUSTOMER_TYPE_INDIVIDUAL): then its
+// PII_KIND_CUSTOMER_NAME fields are a person's name.
+func (p *plan) individual(m protoreflect.Message) bool {
+	if p.typ == nil {
+		return false
+	}
+	v := p.typ.Enum().Values().ByNumber(m.Get(p.typ).Enum())
+	return v != nil && strings.HasSuffix(string(v.Name()), "_INDIVIDUAL")
 }
 
 // piiKind is the declared kind of personal information of a field.
@@ -112,9 +198,30 @@ func piiKind(fd protoreflect.FieldDescriptor) commonv1.PiiKind {
 	return proto.GetExtension(opts, commonv1.E_Pii).(commonv1.PiiKind)
 }
 
+// kindKey names a field of a message by the dotted path a change gives.
+type kindKey struct {
+	msg  protoreflect.FullName
+	path string
+}
+
+// kinds caches fieldKind's answers (a commonv1.PiiKind per kindKey): there are only so many
+// fields, and every event names some.
+var kinds sync.Map
+
 // fieldKind is the declared kind of the field a change names, a dotted path of field names from
 // the event's data ("mobile", "address.street"); none when the path names no field.
 func fieldKind(md protoreflect.MessageDescriptor, path string) commonv1.PiiKind {
+	key := kindKey{md.FullName(), path}
+	if k, ok := kinds.Load(key); ok {
+		return k.(commonv1.PiiKind)
+	}
+	k := lookUpKind(md, path)
+	kinds.Store(key, k)
+	return k
+}
+
+// lookUpKind is fieldKind without the cache.
+func lookUpKind(md protoreflect.MessageDescriptor, path string) commonv1.PiiKind {
 	names := strings.Split(path, ".")
 	for i, name := range names {
 		fd := md.Fields().ByName(protoreflect.Name(name))
@@ -132,17 +239,6 @@ func fieldKind(md protoreflect.MessageDescriptor, path string) commonv1.PiiKind 
 		}
 	}
 	return commonv1.PiiKind_PII_KIND_UNSPECIFIED
-}
-
-// isIndividual reports whether m has an enum field `type` whose value names an individual
-// (CUSTOMER_TYPE_INDIVIDUAL): then its PII_KIND_CUSTOMER_NAME fields are a person's name.
-func isIndividual(m protoreflect.Message) bool {
-	fd := m.Descriptor().Fields().ByName("type")
-	if fd == nil || fd.Kind() != protoreflect.EnumKind || fd.IsList() {
-		return false
-	}
-	v := fd.Enum().Values().ByNumber(m.Get(fd).Enum())
-	return v != nil && strings.HasSuffix(string(v.Name()), "_INDIVIDUAL")
 }
 
 // changedFromIndividual reports whether the changes move `type` from or to an individual: a name
@@ -185,12 +281,11 @@ func mask(kind commonv1.PiiKind, s string, individual bool) string {
 	}
 }
 
-// maskValue masks a change's string value; null and other values stay.
-func maskValue(v *structpb.Value, kind commonv1.PiiKind, individual bool) *structpb.Value {
+// maskValue masks a change's string value in place; null and other values stay.
+func maskValue(v *structpb.Value, kind commonv1.PiiKind, individual bool) {
 	if s, ok := v.GetKind().(*structpb.Value_StringValue); ok {
-		return structpb.NewStringValue(mask(kind, s.StringValue, individual))
+		s.StringValue = mask(kind, s.StringValue, individual)
 	}
-	return v
 }
 
 // dropChangeValues keeps which fields changed but not their values.
