@@ -27,6 +27,8 @@ func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithChainUnaryInterceptor(forwardUnary),
 		grpc.WithChainStreamInterceptor(forwardStream),
+		grpc.WithInitialWindowSize(streamWindow), // fixed windows: see streamWindow
+		grpc.WithInitialConnWindowSize(connWindow),
 	}, opts...)
 	conn, err := grpc.NewClient(target, all...)
 	if err != nil {

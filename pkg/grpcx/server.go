@@ -58,6 +58,19 @@ type ServerConfig struct {
 // its pool of database connections with room to spare, at a few MB of idle stacks.
 const streamWorkers = 64
 
+// Flow-control windows of every CRM connection, server and client side (Dial), fixed instead of
+// gRPC's default of 64 KiB grown by bandwidth-delay estimation. The estimator sends an HTTP/2
+// PING on data received while none is outstanding, so with requests one after another nearly every
+// RPC cost a ping and its ack: 3.8 socket writes per unary call on loopback against 2.0 with fixed
+// windows (strace -c of 5,000 health checks), each write and the wake-up it causes being tens of µs
+// of CPU on the machines we run on. The estimator exists to fill long fat links; between services
+// in one cluster 1 MiB per stream (an export's chunks stream at 1 MiB per round trip) and 4 MiB
+// per connection are plenty.
+const (
+	streamWindow = 1 << 20
+	connWindow   = 4 << 20
+)
+
 // NewServer builds a gRPC server with the otelgrpc stats handler (traces and
 // RED metrics per RPC) and, from outermost to innermost, these interceptors:
 //
@@ -81,6 +94,8 @@ func NewServer(cfg ServerConfig) (*grpc.Server, *health.Server) {
 	srv := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.NumStreamWorkers(streamWorkers),
+		grpc.InitialWindowSize(streamWindow),
+		grpc.InitialConnWindowSize(connWindow),
 		grpc.ChainUnaryInterceptor(
 			logUnary(log),
 			recoverUnary(cfg.Domain, log),
