@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -503,25 +505,67 @@ var updateSet = func() string {
 	return set.String()
 }()
 
-// SetLastFollowUp stores the customer's last follow-up time from the follow-up service (nil: no
-// follow-up record left) when version is newer than the one held, so a late or repeated event
-// cannot roll it back.
-func (s *Store) SetLastFollowUp(ctx context.Context, customerID string, t *time.Time, version int64) error {
-	_, err := s.pool.Exec(ctx, `UPDATE customers SET last_followup_at = $2, last_followup_version = $3
-		WHERE id = $1 AND last_followup_version < $3`, customerID, t, version)
+// LastFollowUp is a customer's last follow-up time as the follow-up service last published it:
+// At is nil when no follow-up record is left; Version orders the publications.
+type LastFollowUp struct {
+	CustomerID string
+	At         *time.Time
+	Version    int64
+}
+
+// SetLastFollowUps stores each customer's last follow-up time where its version is newer than
+// the one held, so a late or repeated event cannot roll it back; customers this service does not
+// hold are skipped. All in one statement and one commit: the consumer hands over whole batches.
+func (s *Store) SetLastFollowUps(ctx context.Context, ls []LastFollowUp) error {
+	newest := map[string]LastFollowUp{}
+	for _, l := range ls {
+		if cur, ok := newest[l.CustomerID]; !ok || l.Version > cur.Version {
+			newest[l.CustomerID] = l
+		}
+	}
+	ids := slices.Sorted(maps.Keys(newest)) // rows locked in one order whatever the batch, so two never deadlock
+	at := make([]*time.Time, len(ids))
+	versions := make([]int64, len(ids))
+	for i, id := range ids {
+		at[i], versions[i] = newest[id].At, newest[id].Version
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE customers c SET last_followup_at = u.at, last_followup_version = u.version
+		FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) AS u(id, at, version)
+		WHERE c.id = u.id AND c.last_followup_version < u.version`, ids, at, versions)
 	if err != nil {
-		return fmt.Errorf("set last follow-up of %s: %w", customerID, err)
+		return fmt.Errorf("set last follow-up of %d customers: %w", len(ids), err)
 	}
 	return nil
 }
 
-// SetLevel stores the customer's level from the tagging service when version is newer than the
-// level version held, so a late or repeated event cannot roll the level back.
-func (s *Store) SetLevel(ctx context.Context, customerID, level string, version int64) error {
-	_, err := s.pool.Exec(ctx, `UPDATE customers SET level = $2, level_version = $3
-		WHERE id = $1 AND level_version < $3`, customerID, level, version)
+// Level is a customer's level as the tagging service last published it.
+type Level struct {
+	CustomerID string
+	Level      string
+	Version    int64
+}
+
+// SetLevels stores each customer's level from the tagging service where its version is newer
+// than the level version held, so a late or repeated event cannot roll the level back; one
+// statement and one commit, as SetLastFollowUps.
+func (s *Store) SetLevels(ctx context.Context, ls []Level) error {
+	newest := map[string]Level{}
+	for _, l := range ls {
+		if cur, ok := newest[l.CustomerID]; !ok || l.Version > cur.Version {
+			newest[l.CustomerID] = l
+		}
+	}
+	ids := slices.Sorted(maps.Keys(newest))
+	levels := make([]string, len(ids))
+	versions := make([]int64, len(ids))
+	for i, id := range ids {
+		levels[i], versions[i] = newest[id].Level, newest[id].Version
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE customers c SET level = u.level, level_version = u.version
+		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, level, version)
+		WHERE c.id = u.id AND c.level_version < u.version`, ids, levels, versions)
 	if err != nil {
-		return fmt.Errorf("set level of %s: %w", customerID, err)
+		return fmt.Errorf("set level of %d customers: %w", len(ids), err)
 	}
 	return nil
 }
