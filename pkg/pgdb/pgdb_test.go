@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -101,8 +102,8 @@ func TestConnectSetsSearchPathApplicationNameAndPoolSize(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT similarity('上海贸易', '上海贸易公司')").Scan(&sim); err != nil {
 		t.Fatalf("public functions not on the search path: %v", err)
 	}
-	if defaults := connect(t, url, "svc"); defaults.Config().MaxConns < 4 {
-		t.Errorf("default MaxConns = %d, want pgx's default (≥ 4)", defaults.Config().MaxConns)
+	if defaults := connect(t, url, "svc"); defaults.Config().MaxConns != max(DefaultMaxConns, int32(runtime.NumCPU())) {
+		t.Errorf("default MaxConns = %d, want %d or one per CPU", defaults.Config().MaxConns, DefaultMaxConns)
 	}
 	var app string
 	if err := pool.QueryRow(ctx, "SELECT current_setting('application_name')").Scan(&app); err != nil || app != "svc" {

@@ -9,6 +9,7 @@ import (
 	"github.com/crmsuite/crm/deploy/bench/internal/load"
 	"github.com/crmsuite/crm/deploy/bench/internal/report"
 	"github.com/crmsuite/crm/deploy/bench/internal/scenario"
+	"github.com/crmsuite/crm/pkg/pgdb"
 )
 
 // scenarioList is every scenario in the order they run: reads before the writes that grow the
@@ -230,7 +231,7 @@ func (h *harness) scenarioCreate(ctx context.Context) (report.Scenario, error) {
 	}
 	var best report.Run
 	var limits []report.Run
-	for _, clients := range []int{4, 16} {
+	for _, clients := range []int{pgdb.DefaultMaxConns, 16} {
 		l, err := h.limit(ctx, "create", script, "customer", clients, 0, h.dur(15*time.Second), scenario.Vars(time.Now().UnixNano()))
 		if err != nil {
 			return s, err
@@ -249,7 +250,7 @@ func (h *harness) scenarioCreate(ctx context.Context) (report.Scenario, error) {
 	s.Notes = []string{"A sales rep creates enterprise customers with a request id (idempotent create), each with a new name " +
 		"and mobile: validation, duplicate check under advisory locks, insert, outbox event, all in one transaction; the " +
 		"relay publishes each event and the audit service and four customer projections consume it while the run goes on " +
-		"(their CPU is in CPU/req). pgbench runs the create transaction itself, at 4 clients (the service's pool size) and 16."}
+		"(their CPU is in CPU/req). pgbench runs the create transaction itself, at 8 clients (the service's pool size) and 16."}
 	h.figures["create-grpc"], h.figures["create-rest"], h.figures["create-limit"] = g, r, best
 	return s, nil
 }

@@ -21,7 +21,7 @@ import (
 
 // BenchmarkCreate creates customers with request ids from 16 goroutines over the store's pool,
 // as the service does under load, with pools of 4 connections (pgx's default on up to 4 cores)
-// and more, and reports the CPU time per create of this process (the store's Go side) and of the
+// and 8 (the services' default, pgdb.DefaultMaxConns), and reports the CPU time per create of this process (the store's Go side) and of the
 // database's backends, which round trips drive as much as SQL does.
 func BenchmarkCreate(b *testing.B) {
 	for _, conns := range []int{4, 8} {

@@ -13,8 +13,8 @@ import (
 	"github.com/crmsuite/crm/services/followup/internal/store"
 )
 
-// BenchmarkCreate creates records with request ids from 16 goroutines over a pool of 4 (pgx's
-// default on 2 cores), as the service does under load, and reports the CPU time per create of
+// BenchmarkCreate creates records with request ids from 16 goroutines over the service's default
+// pool (pgdb.DefaultMaxConns), as the service does under load, and reports the CPU time per create of
 // this process and of the database's backends.
 func BenchmarkCreate(b *testing.B) {
 	ctx := context.Background()
