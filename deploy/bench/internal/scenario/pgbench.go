@@ -109,9 +109,9 @@ SELECT ` + customerColumns + ` FROM customers
   ORDER BY created_at DESC, id DESC LIMIT 21;
 `,
 	// store.Search with ScopeAll: exact matches, then the others, each branch stopping after a
-	// page; a keyword of two characters is looked up in the bigram index, a longer one with the
-	// trigram indexes. Run with -M extended: the service plans each search for its keyword
-	// (pgx QueryExecModeExec), and so does an unnamed statement.
+	// page; names and contact names are looked up in the bigram index, mobiles and ids (three
+	// characters or more) in their trigram indexes. Run with -M extended: the service plans each
+	// search for its keyword (pgx QueryExecModeExec), and so does an unnamed statement.
 	"search": `\set k random(1, {{.Keywords}})
 SELECT q, needle, short FROM {{.KeywordTable}} WHERE n = :k \gset
 \if :short
@@ -128,7 +128,8 @@ SELECT ` + customerColumns + `, tier FROM (
     ORDER BY id DESC LIMIT 21)
   UNION ALL
   (SELECT *, 1 AS tier FROM customers WHERE deleted_at IS NULL AND true
-    AND (name ILIKE :needle OR contact_name ILIKE :needle OR mobile LIKE :needle OR id ILIKE :needle)
+    AND ((search_bigrams @> (keyword_bigrams(:q) COLLATE "C") AND (name ILIKE :needle OR contact_name ILIKE :needle))
+      OR mobile LIKE :needle OR id ILIKE :needle)
     AND NOT (id = upper(:q) OR mobile = :q OR name = :q) AND true ORDER BY id DESC LIMIT 21)
 ) m ORDER BY tier DESC, id DESC LIMIT 21;
 \endif

@@ -137,8 +137,9 @@ type SearchInput struct {
 }
 
 // Search finds live customers whose id, name, contact name or mobile contains the keyword: exact
-// matches of the id, mobile or name first, then every other match, newest customer first. A
-// two-character keyword is looked up in the bigram index, a longer one in the trigram indexes.
+// matches of the id, mobile or name first, then every other match, newest customer first. Names
+// and contact names are looked up in the bigram index, mobiles and ids (three characters or
+// more) in their trigram indexes.
 //
 // The two tiers are two branches that each stop after a page, so a common keyword never sorts
 // all its matches; the query runs with a plan made for its actual keyword (QueryExecModeExec), as
@@ -184,7 +185,10 @@ func searchQuery(in SearchInput) (string, []any, error) {
 		contains = `search_bigrams @> ARRAY[$2::text COLLATE "C"]`
 	} else {
 		args = append(args, "%"+escapeLike(in.Query)+"%")
-		contains = `(name ILIKE $2 OR contact_name ILIKE $2 OR mobile LIKE $2 OR id ILIKE $2)`
+		// The bigrams narrow the names and contact names down (and tell the planner how rare the
+		// keyword is, migration 0010); ILIKE decides. Mobiles and ids have trigram indexes.
+		contains = `((search_bigrams @> (keyword_bigrams($1) COLLATE "C") AND (name ILIKE $2 OR contact_name ILIKE $2))
+			OR mobile LIKE $2 OR id ILIKE $2)`
 	}
 	reach := in.Reach.where(&args)
 	exactAfter, containsAfter := "true", "true"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -476,11 +477,61 @@ func TestSearch(t *testing.T) {
 	}
 }
 
-// TestSearchShortKeywordUsesBigramIndex guards the collation of the two-character search: the
-// bigram index compares its keys in the "C" collation (migration 0005) and is only usable by a
-// condition in that collation; without it the search still finds the right rows, by reading the
-// whole table, so no other test would notice.
-func TestSearchShortKeywordUsesBigramIndex(t *testing.T) {
+// TestSearchFindsWhatILIKEFinds: a keyword of three characters or more is looked up through the
+// bigrams it must contain (keyword_bigrams, migration 0010); the search must find exactly the
+// customers whose name, contact name, mobile or id contains it, ignoring case, whatever the
+// keyword's length, its letters' case or its repeated pieces.
+func TestSearchFindsWhatILIKEFinds(t *testing.T) {
+	t.Parallel()
+	st, pool := newStore(t)
+	ctx := context.Background()
+	people := []struct{ name, contact string }{
+		{"杭州ABC数据科技有限公司", "王芳"},
+		{"杭州abcd信息技术有限公司", "李伟"},
+		{"宁波哈哈哈哈食品有限公司", "张哈哈"},
+		{"温州星辰星辰贸易有限公司", "Ada Lovelace"},
+		{"绍兴星辰贸易有限公司", "陈星辰"},
+		{"舟山海产有限公司", "ADA LOVELACE"},
+	}
+	for i, p := range people {
+		c := newCustomer(100+i, "u-sales1", "east")
+		c.Name, c.ContactName = p.name, p.contact
+		if _, err := st.Create(ctx, c, store.CreateInput{ConfirmNotDuplicate: true}, admin); err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+	}
+	for _, kw := range []string{"abc", "ABCD", "Abc数", "哈哈哈", "哈哈哈哈", "哈哈哈哈哈", "星辰星辰", "星辰贸易有限",
+		"lovelace", "a lov", "ADA LOVELACE", "贸易有限公司", "有限公司", "辰星辰", "食品有", "13900000", "xyz"} {
+		var want []string
+		rows, err := pool.Query(ctx, `SELECT id FROM customers WHERE deleted_at IS NULL AND (name ILIKE $1
+			OR contact_name ILIKE $1 OR mobile LIKE $1 OR id ILIKE $1) ORDER BY id DESC`, "%"+kw+"%")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			t.Fatal(err)
+		}
+		page, _, err := st.Search(ctx, store.SearchInput{Query: kw, PageSize: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range page {
+			got = append(got, c.ID)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("search %q found %v, want %v", kw, got, want)
+		}
+	}
+}
+
+// TestSearchUsesBigramIndex guards the collation of the search's bigram condition: the bigram
+// index compares its keys in the "C" collation (migration 0005) and is only usable by a condition
+// in that collation; without it the search still finds the right rows, by reading the whole
+// table, so no other test would notice.
+func TestSearchUsesBigramIndex(t *testing.T) {
 	t.Parallel()
 	_, pool := newStore(t)
 	ctx := context.Background()
@@ -493,29 +544,32 @@ func TestSearchShortKeywordUsesBigramIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q, args, err := store.SearchQuery(store.SearchInput{Query: "字节", PageSize: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Other ways of reading the table are switched off, so that the test asks whether the index
-	// can serve the condition rather than what the planner's estimates prefer on a small table.
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off`); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := tx.Query(ctx, "EXPLAIN "+q, append([]any{pgx.QueryExecModeExec}, args...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if plan := strings.Join(lines, "\n"); !strings.Contains(plan, "Index Scan on customers_bigrams") {
-		t.Fatalf("two-character search does not use the bigram index:\n%s", plan)
+	for _, kw := range []string{"字节", "字节跳动"} {
+		q, args, err := store.SearchQuery(store.SearchInput{Query: kw, PageSize: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Other ways of reading the table are switched off, so that the test asks whether the
+		// index can serve the condition rather than what the planner's estimates prefer on a
+		// small table.
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off`); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := tx.Query(ctx, "EXPLAIN "+q, append([]any{pgx.QueryExecModeExec}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		_ = tx.Rollback(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan := strings.Join(lines, "\n"); !strings.Contains(plan, "Index Scan on customers_bigrams") {
+			t.Fatalf("search %s does not use the bigram index:\n%s", kw, plan)
+		}
 	}
 }
