@@ -64,13 +64,12 @@ INSERT INTO id_blocks (prefix, day, next_value) VALUES ('PGB', current_date, 101
 BEGIN;
 INSERT INTO create_requests (created_by, request_id, request_hash, customer_id)
   VALUES ('u-pgbench', 'pgb-' || :tag::text || '-' || :client_id::text || '-' || :seq::text, sha256(('pgb-' || :seq::text)::text::bytea),
-          'PGB-' || :tag::text || '-' || :client_id::text || '-' || :seq::text) ON CONFLICT DO NOTHING;
+          'PGB-' || :tag::text || '-' || :client_id::text || '-' || :seq::text);
 SELECT pg_advisory_xact_lock(hashtextextended(k, 0))
   FROM unnest(ARRAY['name:' || '压测' || :tag::text || '-' || :client_id::text || '-' || :seq::text || '科技',
                     'mobile:' || '197' || lpad(:mob::text, 8, '0')]) AS k ORDER BY k;
 SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true);
-SELECT id, name, owner_id, uscc <> '' AND uscc = '', name_key = '压测' || :tag::text || '-' || :client_id::text || '-' || :seq::text || '科技',
-       mobile = '197' || lpad(:mob::text, 8, '0'), '' <> '' AND email = ''
+SELECT duplicates_block(bool_or(uscc <> '' AND uscc = ''), count(*), false)
   FROM (
     (SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
       WHERE deleted_at IS NULL AND '' <> '' AND uscc <> '' AND uscc = '' LIMIT 10)
@@ -83,7 +82,7 @@ SELECT id, name, owner_id, uscc <> '' AND uscc = '', name_key = '压测' || :tag
     UNION
     (SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
       WHERE deleted_at IS NULL AND '' <> '' AND email <> '' AND email = '' LIMIT 10)
-  ) m ORDER BY created_at, id LIMIT 10;
+  ) m;
 INSERT INTO customers (` + customerColumns + `, name_key) VALUES (
   'PGB-' || :tag::text || '-' || :client_id::text || '-' || :seq::text, '成都压测' || :tag::text || '-' || :client_id::text || '-' || :seq::text || '科技有限公司',
   'enterprise', 'I65', '', '刘洋', '采购经理', '197' || lpad(:mob::text, 8, '0'),

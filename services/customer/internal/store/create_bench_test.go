@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -40,6 +41,35 @@ func benchmarkCreate(b *testing.B, conns int) {
 		return err
 	}
 	testkit.RunParallel(b, pool, "creates/s", create)
+}
+
+// BenchmarkCreateOneInTenRefused is BenchmarkCreate over a pool of 8 where every tenth create has
+// the name of an existing customer and is refused as a likely duplicate, as happens when sales
+// reps enter customers that someone already has: a refusal costs more than a create that passes
+// (it rolls back and reads the candidates again, and the connection prepares the create's
+// statements anew, as pgx drops a failed batch's), so this shows what the mix costs per request.
+func BenchmarkCreateOneInTenRefused(b *testing.B) {
+	ctx := context.Background()
+	pool, st := sizedStore(b, 8)
+	if _, err := st.Create(ctx, newCustomer(0, "u-sales1", "east"), store.CreateInput{}, admin); err != nil {
+		b.Fatal(err)
+	}
+	var n atomic.Int64
+	create := func() error {
+		i := int(n.Add(1))
+		c := newCustomer(i, "u-sales1", "east")
+		if i%10 == 0 {
+			c.Name = newCustomer(0, "u-sales1", "east").Name
+			c.Normalise()
+		}
+		_, err := st.Create(ctx, c, store.CreateInput{RequestID: fmt.Sprintf("req-%d", i), RequestHash: []byte("h")}, admin)
+		var dup *customer.DuplicateError
+		if i%10 == 0 && errors.As(err, &dup) {
+			return nil
+		}
+		return err
+	}
+	testkit.RunParallel(b, pool, "requests/s", create)
 }
 
 // BenchmarkUpdate changes the remarks of 1,000 customers, round robin, from 16 goroutines over a

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/proto"
 
@@ -210,81 +211,71 @@ func (s *Store) Create(ctx context.Context, c *customer.Customer, in CreateInput
 }
 
 // insert writes c, its request id and its event in one transaction, or returns the customer id
-// of an earlier request with the same id. The transaction takes two round trips where one
-// statement each took seven (round trips were most of a create's cost, docs/benchmarks.md): BEGIN,
-// the request id's claim, the advisory locks and the duplicate check go as one batch; the insert,
-// the outbox row and COMMIT as a second. Within a batch the statements still run one after the
-// other, so the check runs under the locks as before, and a failing insert leaves nothing to
-// commit: PostgreSQL skips the rest of a batch after an error, and refuses to commit an aborted
-// transaction.
+// of an earlier request with the same id. The transaction is one round trip (round trips were
+// most of a create's cost, docs/benchmarks.md): BEGIN, the request id's claim, the advisory
+// locks, the duplicate check, the insert, the outbox row and COMMIT go as one pipelined batch.
+// The statements still run one after the other, so the check runs under the locks; and each
+// refusal is an error that stops the transaction, so that PostgreSQL skips the rest of the batch
+// and answers the COMMIT with nothing (it refuses to commit an aborted transaction): a claimed
+// request id is a unique violation of create_requests, a duplicate makes duplicates_block raise
+// (migration 0011). Only then does insert spend more round trips: to roll back, and to read the
+// earlier request or the candidates to show.
 func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput, actor Actor) (existingID string, err error) {
-	err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
-		b := pgdb.TxBatch()
-		if in.RequestID != "" {
-			b.Queue(claimSQL, actor.UserID, in.RequestID, in.RequestHash, c.ID)
-		}
-		queueDuplicateCheck(b, c)
-		var claimed bool
-		var dup *customer.DuplicateError
-		if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) (err error) {
-			claimed, dup, err = readChecks(br, in.RequestID != "")
+	vals, err := values(c)
+	if err != nil {
+		return "", err
+	}
+	ev, err := s.event(ctx, "created", nil, c, actor)
+	if err != nil {
+		return "", err
+	}
+	// A duplicate the check saw may be gone (deleted) when its candidates are read again; the
+	// create is then tried again, a few times at most.
+	for attempt := 0; ; attempt++ {
+		err = pgdb.InBatchTx(ctx, s.pool, func(conn *pgxpool.Conn) error {
+			b := pgdb.TxBatch()
+			steps := []string{"begin"}
+			if in.RequestID != "" {
+				b.Queue(claimSQL, actor.UserID, in.RequestID, in.RequestHash, c.ID)
+				steps = append(steps, "claim request id")
+			}
+			queueDuplicateGuard(b, c, in.ConfirmNotDuplicate)
+			b.Queue(`INSERT INTO customers (`+columns+`, name_key) VALUES (`+placeholders(len(vals)+1)+`)`, append(vals, c.NameKey())...)
+			if err := outbox.Queue(b, ev); err != nil {
+				return err
+			}
+			steps = append(steps, "lock duplicate keys", "set the plan mode", "check duplicates", "insert customer", "outbox: add event "+ev.GetId())
+			// Refusals fail the batch; prepared explicitly, its statements survive that.
+			if err := pgdb.PrepareBatch(ctx, conn, b); err != nil {
+				return err
+			}
+			err := pgdb.SendCommit(ctx, conn, b, steps...)
+			if err == nil {
+				return nil
+			}
+			// The transaction failed; end it before reading anything more on this connection.
+			if _, rerr := conn.Exec(ctx, "ROLLBACK"); rerr != nil {
+				return errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+			}
+			name, unique := pgdb.UniqueViolation(err)
+			switch {
+			case unique && name == "create_requests_pkey":
+				existingID, err = priorRequest(ctx, conn, actor.UserID, in)
+				return err
+			case unique && name == "customers_uscc_live", isDuplicatesBlock(err):
+				return findDuplicates(ctx, conn, c, in.ConfirmNotDuplicate)
+			}
 			return err
-		}); err != nil {
-			return err
+		})
+		if !errors.Is(err, errDuplicateGone) || attempt == 2 {
+			return existingID, err
 		}
-		if !claimed {
-			existingID, err = priorRequest(ctx, conn, actor.UserID, in)
-			return err
-		}
-		if dup.ExactUSCC || (len(dup.Candidates) > 0 && !in.ConfirmNotDuplicate) {
-			return dup
-		}
-
-		vals, err := values(c)
-		if err != nil {
-			return err
-		}
-		ev, err := s.event(ctx, "created", nil, c, actor)
-		if err != nil {
-			return err
-		}
-		b = &pgx.Batch{}
-		b.Queue(`INSERT INTO customers (`+columns+`, name_key) VALUES (`+placeholders(len(vals)+1)+`)`, append(vals, c.NameKey())...)
-		if err := outbox.Queue(b, ev); err != nil {
-			return err
-		}
-		err = pgdb.SendCommit(ctx, conn, b, "insert customer", "outbox: add event "+ev.GetId())
-		if name, ok := pgdb.UniqueViolation(err); ok && name == "customers_uscc_live" {
-			return &customer.DuplicateError{ExactUSCC: true}
-		}
-		return err
-	})
-	return existingID, err
+	}
 }
 
-// readChecks reads the results of the first batch of insert: BEGIN, the claim (when there is a
-// request id), the locks and the duplicate check. claimed is false when an earlier request holds
-// the request id; dup has the duplicate check's candidates.
-func readChecks(br pgx.BatchResults, claiming bool) (claimed bool, dup *customer.DuplicateError, err error) {
-	if _, err := br.Exec(); err != nil {
-		return false, nil, fmt.Errorf("begin: %w", err)
-	}
-	claimed = true
-	if claiming {
-		tag, err := br.Exec()
-		if err != nil {
-			return false, nil, fmt.Errorf("claim request id: %w", err)
-		}
-		claimed = tag.RowsAffected() == 1
-	}
-	dup, err = readDuplicates(br)
-	return claimed, dup, err
-}
-
-// claimSQL records a create's request id; it inserts nothing when an earlier request has the id,
-// after waiting for that request's transaction if it is still open.
-const claimSQL = `INSERT INTO create_requests (created_by, request_id, request_hash, customer_id)
-	VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
+// claimSQL records a create's request id. When an earlier request has the id, it fails with a
+// unique violation, after waiting for that request's transaction if it is still open.
+const claimSQL = `INSERT INTO create_requests (created_by, request_id, request_hash, customer_id) VALUES ($1, $2, $3, $4)`
 
 // priorRequest returns the customer id of the earlier request that holds in.RequestID, or
 // customer.ErrRequestUsed if that request had other content.
@@ -301,56 +292,88 @@ func priorRequest(ctx context.Context, conn *pgxpool.Conn, userID string, in Cre
 	return prior, nil
 }
 
-// queueDuplicateCheck queues the look-up of live customers with the same USCC, folded name,
-// mobile or e-mail as c, after advisory locks on those keys: the locks serialise concurrent
-// creates of the same customer, so two simultaneous requests cannot both pass the check. Read
-// the results with readDuplicates.
-func queueDuplicateCheck(b *pgx.Batch, c *customer.Customer) {
+// duplicateKeysSQL finds the live customers with the same USCC ($1), folded name ($2), mobile
+// ($3) or e-mail ($4) as a new one, at most 10 per key. One index-driven branch per key, joined by
+// UNION: a single WHERE with ORs under ORDER BY created_at makes the planner walk the created_at
+// index over every customer (measured on a million rows: 570 ms against 0.4 ms for this form).
+// The tests of $1 and $4 against the empty string skip the USCC and e-mail branches for an empty
+// key when the plan runs; those of uscc, name_key and so on let the generic plan use each key's
+// partial index (migration 0007).
+const duplicateKeysSQL = `(SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
+			WHERE deleted_at IS NULL AND $1 <> '' AND uscc <> '' AND uscc = $1 LIMIT 10)
+		UNION
+		(SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
+			WHERE deleted_at IS NULL AND name_key <> '' AND name_key = $2 LIMIT 10)
+		UNION
+		(SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
+			WHERE deleted_at IS NULL AND mobile <> '' AND mobile = $3 LIMIT 10)
+		UNION
+		(SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
+			WHERE deleted_at IS NULL AND $4 <> '' AND email <> '' AND email = $4 LIMIT 10)`
+
+// planModeSQL makes the duplicate check run on one generic plan per connection. Left to choose,
+// PostgreSQL plans it for its arguments on every create, which cost about 0.3 ms of its CPU on a
+// million customers, several times what running it takes: the generic plan's estimate includes
+// the branches that an empty USCC or e-mail skips. And on a small table, as on a new deployment,
+// it did adopt a generic plan that walked the whole mobile index for the other keys, and kept it
+// as the table grew. With sequential scans off while the plan is made, and each branch naming
+// its key's partial index, the one plan is an index look-up per key whatever the table's size.
+// The settings last until the transaction ends; what follows in a create is inserts, which scan
+// nothing.
+const planModeSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)`
+
+// queueDuplicateGuard queues, after advisory locks on c's keys, the duplicate check that stops
+// the transaction (duplicates_block) when a live customer has c's USCC, or, unless confirmed, its
+// folded name, mobile or e-mail. The locks serialise concurrent creates of the same customer, so
+// two simultaneous requests cannot both pass the check.
+func queueDuplicateGuard(b *pgx.Batch, c *customer.Customer, confirmed bool) {
 	keys := []string{"name:" + c.NameKey(), "mobile:" + c.Mobile}
 	if c.USCC != "" {
 		keys = append(keys, "uscc:"+c.USCC)
 	}
 	// Locks are taken in one statement in a fixed order so that two creates cannot deadlock.
 	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k`, keys)
-	// The check runs on one generic plan per connection. Left to choose, PostgreSQL plans it for
-	// its arguments on every create, which cost about 0.3 ms of its CPU on a million customers,
-	// several times what running it takes: the generic plan's estimate includes the branches that
-	// an empty USCC or e-mail skips. And on a small table, as on a new deployment, it did adopt a generic plan that
-	// walked the whole mobile index for the other keys, and kept it as the table grew. With
-	// sequential scans off while the plan is made, and each branch naming its key's partial index
-	// (migration 0007), the one plan is an index look-up per key whatever the table's size. The
-	// settings last until the transaction ends; what follows in it is inserts, which scan nothing.
-	b.Queue(`SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)`)
-	// One index-driven branch per key, joined by UNION: a single WHERE with ORs under ORDER BY
-	// created_at makes the planner walk the created_at index over every customer (measured on a
-	// million rows: 570 ms against 0.4 ms for this form). `$1 <> ''` skips the USCC and e-mail
-	// branches for an empty key when the plan runs; `uscc <> ''`, `name_key <> ''` and so on
-	// let the generic plan use each key's partial index.
-	b.Queue(`SELECT id, name, owner_id, uscc <> '' AND uscc = $1, name_key = $2, mobile = $3, $4 <> '' AND email = $4
-		FROM (
-			(SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
-				WHERE deleted_at IS NULL AND $1 <> '' AND uscc <> '' AND uscc = $1 LIMIT 10)
-			UNION
-			(SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
-				WHERE deleted_at IS NULL AND name_key <> '' AND name_key = $2 LIMIT 10)
-			UNION
-			(SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
-				WHERE deleted_at IS NULL AND mobile <> '' AND mobile = $3 LIMIT 10)
-			UNION
-			(SELECT id, name, owner_id, uscc, name_key, mobile, email, created_at FROM customers
-				WHERE deleted_at IS NULL AND $4 <> '' AND email <> '' AND email = $4 LIMIT 10)
-		) m ORDER BY created_at, id LIMIT 10`, c.USCC, c.NameKey(), c.Mobile, c.Email)
+	b.Queue(planModeSQL)
+	b.Queue(`SELECT duplicates_block(bool_or(uscc <> '' AND uscc = $1), count(*), $5) FROM (`+duplicateKeysSQL+`) m`,
+		c.USCC, c.NameKey(), c.Mobile, c.Email, confirmed)
 }
 
-// readDuplicates reads the results queued by queueDuplicateCheck: the candidates it found, and
-// whether one has the same USCC.
+// isDuplicatesBlock reports whether err is duplicates_block's refusal.
+func isDuplicatesBlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "CR001"
+}
+
+// errDuplicateGone: the duplicate that stopped a create was not found again.
+var errDuplicateGone = errors.New("the duplicate that stopped the create is gone")
+
+// findDuplicates reads the live customers that c looks like, for the answer to a create that the
+// check stopped: a *customer.DuplicateError with them, or errDuplicateGone when none that stops
+// the create is left. It runs outside a transaction (the plan settings last for the batch's
+// implicit one).
+func findDuplicates(ctx context.Context, conn *pgxpool.Conn, c *customer.Customer, confirmed bool) error {
+	b := &pgx.Batch{}
+	b.Queue(planModeSQL)
+	b.Queue(`SELECT id, name, owner_id, uscc <> '' AND uscc = $1, name_key = $2, mobile = $3, $4 <> '' AND email = $4
+		FROM (`+duplicateKeysSQL+`) m ORDER BY created_at, id LIMIT 10`, c.USCC, c.NameKey(), c.Mobile, c.Email)
+	var dup *customer.DuplicateError
+	if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) (err error) {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("set the plan mode: %w", err)
+		}
+		dup, err = readDuplicates(br)
+		return err
+	}); err != nil {
+		return err
+	}
+	if !dup.ExactUSCC && (len(dup.Candidates) == 0 || confirmed) {
+		return errDuplicateGone
+	}
+	return dup
+}
+
+// readDuplicates reads the candidates of findDuplicates's query, and whether one has the same USCC.
 func readDuplicates(br pgx.BatchResults) (*customer.DuplicateError, error) {
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("lock duplicate keys: %w", err)
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("set the plan mode: %w", err)
-	}
 	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("find duplicates: %w", err)
