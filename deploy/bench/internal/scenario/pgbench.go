@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"text/template"
 )
 
@@ -55,7 +56,7 @@ const liveI = `\set i random(0, {{.Customers}} - 1)
 var scripts = map[string]string{
 	// services/customer/internal/store.Create (+ ids.Allocator once per 100, + outbox.Add).
 	"create": `\set seq :seq + 1
-\set mob (:client_id * 1000000 + :seq) % 100000000
+\set mob :run * 10000000 + :client_id * 300000 + :seq
 \set blk random(1, 100)
 \if :blk = 1
 INSERT INTO id_blocks (prefix, day, next_value) VALUES ('PGB', current_date, 101)
@@ -184,10 +185,17 @@ SELECT n.owner_id, n.stage, count(*), coalesce(sum(n.expected_amount_fen), 0)::b
 }
 
 // Vars are the pgbench variables (-D) the scripts expect: a run tag and each client's counter,
-// which together make every created id unique.
+// which together make every created id unique, and the run's number in this process (0-9, then
+// again), which gives each run of the create script mobiles of its own (eight digits hold the
+// run, 32 clients and 300,000 creates each): a mobile an earlier run created makes the duplicate
+// check refuse the create, as the service would.
 func Vars(tag int64) map[string]string {
-	return map[string]string{"tag": fmt.Sprint(tag), "seq": "0"}
+	run := (runs.Add(1) - 1) % 10
+	return map[string]string{"tag": fmt.Sprint(tag), "seq": "0", "run": fmt.Sprint(run)}
 }
+
+// runs counts the calls of Vars.
+var runs atomic.Int64
 
 // Script returns the pgbench script of a scenario ("create", "get", "list", "search", "update",
 // "followup", "report") filled with p.
