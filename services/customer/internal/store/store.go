@@ -229,6 +229,7 @@ func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput
 	if err != nil {
 		return "", err
 	}
+	nameKey := c.NameKey() // folding a name takes three Unicode normalisations: once is enough
 	// A duplicate the check saw may be gone (deleted) when its candidates are read again; the
 	// create is then tried again, a few times at most.
 	for attempt := 0; ; attempt++ {
@@ -239,8 +240,8 @@ func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput
 				b.Queue(claimSQL, actor.UserID, in.RequestID, in.RequestHash, c.ID)
 				steps = append(steps, "claim request id")
 			}
-			queueDuplicateGuard(b, c, in.ConfirmNotDuplicate)
-			b.Queue(`INSERT INTO customers (`+columns+`, name_key) VALUES (`+placeholders(len(vals)+1)+`)`, append(vals, c.NameKey())...)
+			queueDuplicateGuard(b, c, nameKey, in.ConfirmNotDuplicate)
+			b.Queue(`INSERT INTO customers (`+columns+`, name_key) VALUES (`+placeholders(len(vals)+1)+`)`, append(vals, nameKey)...)
 			if err := outbox.Queue(b, ev); err != nil {
 				return err
 			}
@@ -263,7 +264,7 @@ func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput
 				existingID, err = priorRequest(ctx, conn, actor.UserID, in)
 				return err
 			case unique && name == "customers_uscc_live", isDuplicatesBlock(err):
-				return findDuplicates(ctx, conn, c, in.ConfirmNotDuplicate)
+				return findDuplicates(ctx, conn, c, nameKey, in.ConfirmNotDuplicate)
 			}
 			return err
 		})
@@ -324,10 +325,10 @@ const planModeSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', 
 
 // queueDuplicateGuard queues, after advisory locks on c's keys, the duplicate check that stops
 // the transaction (duplicates_block) when a live customer has c's USCC, or, unless confirmed, its
-// folded name, mobile or e-mail. The locks serialise concurrent creates of the same customer, so
+// folded name (nameKey, c.NameKey()), mobile or e-mail. The locks serialise concurrent creates of the same customer, so
 // two simultaneous requests cannot both pass the check.
-func queueDuplicateGuard(b *pgx.Batch, c *customer.Customer, confirmed bool) {
-	keys := []string{"name:" + c.NameKey(), "mobile:" + c.Mobile}
+func queueDuplicateGuard(b *pgx.Batch, c *customer.Customer, nameKey string, confirmed bool) {
+	keys := []string{"name:" + nameKey, "mobile:" + c.Mobile}
 	if c.USCC != "" {
 		keys = append(keys, "uscc:"+c.USCC)
 	}
@@ -335,7 +336,7 @@ func queueDuplicateGuard(b *pgx.Batch, c *customer.Customer, confirmed bool) {
 	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k`, keys)
 	b.Queue(planModeSQL)
 	b.Queue(`SELECT duplicates_block(bool_or(uscc <> '' AND uscc = $1), count(*), $5) FROM (`+duplicateKeysSQL+`) m`,
-		c.USCC, c.NameKey(), c.Mobile, c.Email, confirmed)
+		c.USCC, nameKey, c.Mobile, c.Email, confirmed)
 }
 
 // isDuplicatesBlock reports whether err is duplicates_block's refusal.
@@ -351,11 +352,11 @@ var errDuplicateGone = errors.New("the duplicate that stopped the create is gone
 // check stopped: a *customer.DuplicateError with them, or errDuplicateGone when none that stops
 // the create is left. It runs outside a transaction (the plan settings last for the batch's
 // implicit one).
-func findDuplicates(ctx context.Context, conn *pgxpool.Conn, c *customer.Customer, confirmed bool) error {
+func findDuplicates(ctx context.Context, conn *pgxpool.Conn, c *customer.Customer, nameKey string, confirmed bool) error {
 	b := &pgx.Batch{}
 	b.Queue(planModeSQL)
 	b.Queue(`SELECT id, name, owner_id, uscc <> '' AND uscc = $1, name_key = $2, mobile = $3, $4 <> '' AND email = $4
-		FROM (`+duplicateKeysSQL+`) m ORDER BY created_at, id LIMIT 10`, c.USCC, c.NameKey(), c.Mobile, c.Email)
+		FROM (`+duplicateKeysSQL+`) m ORDER BY created_at, id LIMIT 10`, c.USCC, nameKey, c.Mobile, c.Email)
 	var dup *customer.DuplicateError
 	if err := pgdb.SendBatch(ctx, conn, b, func(br pgx.BatchResults) (err error) {
 		if _, err := br.Exec(); err != nil {
