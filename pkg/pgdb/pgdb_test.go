@@ -73,7 +73,7 @@ func TestConnectRejectsBadInput(t *testing.T) {
 	}
 }
 
-func TestConnectSetsSearchPathApplicationNameAndPoolSize(t *testing.T) {
+func TestConnectSetsSearchPathApplicationNamePoolSizeAndWorkers(t *testing.T) {
 	t.Parallel()
 	url := testkit.NewDatabase(t)
 	pool := connect(t, url+"&pool_max_conns=3", "svc")
@@ -112,6 +112,14 @@ func TestConnectSetsSearchPathApplicationNameAndPoolSize(t *testing.T) {
 	named := connect(t, url+"&application_name=svc-import", "svc")
 	if err := named.QueryRow(ctx, "SELECT current_setting('application_name')").Scan(&app); err != nil || app != "svc-import" {
 		t.Errorf("application_name = %q (%v), want the URL's", app, err)
+	}
+	var workers string
+	if err := pool.QueryRow(ctx, "SHOW max_parallel_workers_per_gather").Scan(&workers); err != nil || workers != DefaultParallelWorkers {
+		t.Errorf("max_parallel_workers_per_gather = %q (%v), want %s", workers, err, DefaultParallelWorkers)
+	}
+	parallel := connect(t, url+"&max_parallel_workers_per_gather=2", "svc")
+	if err := parallel.QueryRow(ctx, "SHOW max_parallel_workers_per_gather").Scan(&workers); err != nil || workers != "2" {
+		t.Errorf("max_parallel_workers_per_gather = %q (%v), want the URL's 2", workers, err)
 	}
 	one, err := ConnectOne(ctx, url+"&application_name=svc-import&pool_max_conns=9", "svc", "svc-relay")
 	if err != nil {

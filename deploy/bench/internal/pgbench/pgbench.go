@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crmsuite/crm/pkg/pgdb"
 )
 
 // Run is one pgbench run.
@@ -104,10 +106,12 @@ func (r Run) Exec(ctx context.Context) (Result, error) {
 	}
 	args = append(args, r.DB)
 	cmd := exec.CommandContext(ctx, r.Binary, args...)
-	cmd.Env = append(os.Environ(), "PGOPTIONS=-c search_path="+r.SearchPath+",public")
+	// The services' connections run with pgdb's setting of parallel workers; so does pgbench, or
+	// the limit would run other plans than the suite.
+	options := "-c search_path=" + r.SearchPath + ",public -c max_parallel_workers_per_gather=" + pgdb.DefaultParallelWorkers
+	cmd.Env = append(os.Environ(), "PGOPTIONS="+options)
 	out, err := cmd.CombinedOutput()
-	res := Result{Command: "PGOPTIONS='-c search_path=" + r.SearchPath + ",public' pgbench " +
-		strings.Join(relative(args, r.WorkDir), " ")}
+	res := Result{Command: "PGOPTIONS='" + options + "' pgbench " + strings.Join(relative(args, r.WorkDir), " ")}
 	if err != nil {
 		return res, fmt.Errorf("pgbench %s: %w: %s", r.Name, err, tail(out))
 	}
