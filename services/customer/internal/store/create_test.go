@@ -130,3 +130,40 @@ func TestDuplicateCheckKeepsOneIndexPlan(t *testing.T) {
 		t.Errorf("the candidates were read on %d generic and %d custom plans, want %d and 0", generic, custom, len(cases))
 	}
 }
+
+// TestRefusedCreateLeavesItsRequestIDFree: a create refused as a duplicate rolls back its claim
+// of the request id with everything else, so the same request confirmed creates the customer, and
+// sent again returns that customer; on a single connection, which each refusal must leave out of
+// its failed transaction.
+func TestRefusedCreateLeavesItsRequestIDFree(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, pool := newStoreWithPool(t, 1)
+	first, err := st.Create(ctx, newCustomer(1, "u-sales1", "east"), store.CreateInput{}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twin := func() *customer.Customer {
+		c := newCustomer(2, "u-sales1", "east")
+		c.Mobile = first.Mobile
+		return c
+	}
+	in := store.CreateInput{RequestID: "req-twin", RequestHash: []byte("h")}
+	var dup *customer.DuplicateError
+	if _, err := st.Create(ctx, twin(), in, admin); !errors.As(err, &dup) || len(dup.Candidates) != 1 ||
+		dup.Candidates[0].ID != first.ID || !slices.Equal(dup.Candidates[0].Matched, []string{"mobile"}) {
+		t.Fatalf("same mobile: %v %+v", err, dup)
+	}
+	in.ConfirmNotDuplicate = true
+	created, err := st.Create(ctx, twin(), in, admin)
+	if err != nil {
+		t.Fatalf("the same request confirmed: %v", err)
+	}
+	again, err := st.Create(ctx, twin(), in, admin)
+	if err != nil || again.ID != created.ID {
+		t.Fatalf("the request again: %v, %v; want %s", again, err, created.ID)
+	}
+	if evs := outboxEvents(t, pool); len(evs) != 2 {
+		t.Fatalf("events = %v, want the two creates'", evs)
+	}
+}
