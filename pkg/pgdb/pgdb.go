@@ -185,13 +185,13 @@ func BeginQueryRow(ctx context.Context, conn *pgxpool.Conn, q string, args []any
 }
 
 // PrepareBatch prepares each statement queued in b on conn, and the COMMIT that SendCommit adds,
-// under its own text, unless it is prepared there already (then it costs a map look-up). pgx drops from its statement cache every
-// statement of a batch that failed, so a batch that is expected to fail now and then (a
-// transaction that a check stops with an error) would have all its statements parsed and
-// planned again on its next run; statements prepared this way are pgx's explicit ones, which it
-// keeps. They live as long as the connection, so use it only for batches made of a fixed set of
-// statement texts (each distinct text stays prepared), and their tables must not change
-// meanwhile (the services migrate before they serve).
+// under its own text, unless it is prepared there already (then it costs a map look-up). pgx
+// drops from its statement cache every statement of a batch that failed, so a batch that is
+// expected to fail now and then (a transaction that a check stops with an error) would have all
+// its statements parsed and planned again on its next run; statements prepared this way are
+// pgx's explicit ones, which it keeps. They live as long as the connection, so use it only for
+// batches made of a fixed set of statement texts (each distinct text stays prepared), and their
+// tables must not change meanwhile (the services migrate before they serve).
 func PrepareBatch(ctx context.Context, conn *pgxpool.Conn, b *pgx.Batch) error {
 	for _, q := range b.QueuedQueries {
 		if _, err := conn.Conn().Prepare(ctx, q.SQL, q.SQL); err != nil {

@@ -240,12 +240,12 @@ func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput
 				b.Queue(claimSQL, actor.UserID, in.RequestID, in.RequestHash, c.ID)
 				steps = append(steps, "claim request id")
 			}
-			queueDuplicateGuard(b, c, nameKey, in.ConfirmNotDuplicate)
+			steps = append(steps, queueDuplicateGuard(b, c, nameKey, in.ConfirmNotDuplicate)...)
 			b.Queue(`INSERT INTO customers (`+columns+`, name_key) VALUES (`+placeholders(len(vals)+1)+`)`, append(vals, nameKey)...)
 			if err := outbox.Queue(b, ev); err != nil {
 				return err
 			}
-			steps = append(steps, "lock duplicate keys", "set the plan mode", "check duplicates", "insert customer", "outbox: add event "+ev.GetId())
+			steps = append(steps, "insert customer", "outbox: add event "+ev.GetId())
 			// Refusals fail the batch; prepared explicitly, its statements survive that.
 			if err := pgdb.PrepareBatch(ctx, conn, b); err != nil {
 				return err
@@ -324,10 +324,11 @@ const duplicateKeysSQL = `(SELECT id, name, owner_id, uscc, name_key, mobile, em
 const planModeSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)`
 
 // queueDuplicateGuard queues, after advisory locks on c's keys, the duplicate check that stops
-// the transaction (duplicates_block) when a live customer has c's USCC, or, unless confirmed, its
-// folded name (nameKey, c.NameKey()), mobile or e-mail. The locks serialise concurrent creates of the same customer, so
-// two simultaneous requests cannot both pass the check.
-func queueDuplicateGuard(b *pgx.Batch, c *customer.Customer, nameKey string, confirmed bool) {
+// the transaction (duplicates_block) when a live customer has c's USCC, or, unless confirmed,
+// its folded name (nameKey, c.NameKey()), mobile or e-mail. The locks serialise concurrent
+// creates of the same customer, so two simultaneous requests cannot both pass the check. It
+// returns the names of the statements it queued, for SendCommit's errors.
+func queueDuplicateGuard(b *pgx.Batch, c *customer.Customer, nameKey string, confirmed bool) (steps []string) {
 	keys := []string{"name:" + nameKey, "mobile:" + c.Mobile}
 	if c.USCC != "" {
 		keys = append(keys, "uscc:"+c.USCC)
@@ -337,6 +338,7 @@ func queueDuplicateGuard(b *pgx.Batch, c *customer.Customer, nameKey string, con
 	b.Queue(planModeSQL)
 	b.Queue(`SELECT duplicates_block(bool_or(uscc <> '' AND uscc = $1), count(*), $5) FROM (`+duplicateKeysSQL+`) m`,
 		c.USCC, nameKey, c.Mobile, c.Email, confirmed)
+	return []string{"lock duplicate keys", "set the plan mode", "check duplicates"}
 }
 
 // isDuplicatesBlock reports whether err is duplicates_block's refusal.
