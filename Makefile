@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Every Go module of the workspace (go.work).
-MODULES := pkg proto services/customer services/audit services/followup services/needs services/tagging services/feedback gateway
+MODULES := pkg proto services/customer services/audit services/followup services/needs services/tagging services/feedback gateway deploy/bench
 # Service binaries built into bin/.
 BINARIES := $(patsubst %,./services/%/cmd/%,customer audit followup needs tagging feedback) ./gateway/cmd/gateway
 BUF := go run github.com/bufbuild/buf/cmd/buf@v1.75.0
