@@ -140,7 +140,8 @@ func method(h *harness) []string {
 		"**Limits.** For every scenario pgbench runs the same SQL statements in the same transactions on the same database " +
 			"right after the service runs (scripts in deploy/bench/internal/scenario/pgbench.go; -M prepared as pgx caches " +
 			"statements, -M extended for the searches, which the customer service plans per keyword; commands under each " +
-			"table). pgbench's own CPU is not in its CPU/req; its *busy* includes it. Before every run the harness waits " +
+			"table), connecting as the services do (the sslmode of their URL, PGSSLMODE, so that neither side pays for TLS the other " +
+			"skips). pgbench's own CPU is not in its CPU/req; its *busy* includes it. Before every run the harness waits " +
 			"until no outbox row and no consumer message is pending, and issues a CHECKPOINT.",
 		"**CPU per request.** utime+stime from /proc/<pid>/stat of every process of the suite, sampled every 250 ms so " +
 			"that short-lived ones count, before and after each run, divided by the successful requests. PostgreSQL is " +

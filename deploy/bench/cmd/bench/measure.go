@@ -121,7 +121,7 @@ func (h *harness) limit(ctx context.Context, key, script, searchPath string, cli
 		name += "-rate"
 	}
 	run := pgbench.Run{Binary: h.pgbench, Host: h.adminURL.Hostname(), Port: h.adminURL.Port(), User: h.adminURL.User.Username(),
-		DB: benchDB, SearchPath: searchPath, Script: script, Clients: clients, Threads: 2, Duration: d, Rate: rate,
+		SSLMode: h.adminURL.Query().Get("sslmode"), DB: benchDB, SearchPath: searchPath, Script: script, Clients: clients, Threads: 2, Duration: d, Rate: rate,
 		Vars: vars, Mode: mode, WorkDir: filepath.Join(h.o.work, "pgbench"), Name: name}
 	if run.Port == "" {
 		run.Port = "5432"

@@ -29,6 +29,10 @@ type Run struct {
 	Port   string
 	User   string
 	DB     string
+	// SSLMode is libpq's sslmode for pgbench's connections (PGSSLMODE): the one the services'
+	// DATABASE_URL sets, so that the limit pays for TLS exactly when the suite does. Empty leaves
+	// libpq's default, "prefer", which uses TLS whenever the server offers it.
+	SSLMode string
 	// SearchPath is the schema the script's unqualified names live in (as the service's pool has it).
 	SearchPath string
 	Script     string // the script's text
@@ -110,8 +114,13 @@ func (r Run) Exec(ctx context.Context) (Result, error) {
 	// the limit would run other plans than the suite.
 	options := "-c search_path=" + r.SearchPath + ",public -c max_parallel_workers_per_gather=" + pgdb.DefaultParallelWorkers
 	cmd.Env = append(os.Environ(), "PGOPTIONS="+options)
+	shown := "PGOPTIONS='" + options + "' "
+	if r.SSLMode != "" {
+		cmd.Env = append(cmd.Env, "PGSSLMODE="+r.SSLMode)
+		shown = "PGSSLMODE=" + r.SSLMode + " " + shown
+	}
 	out, err := cmd.CombinedOutput()
-	res := Result{Command: "PGOPTIONS='" + options + "' pgbench " + strings.Join(relative(args, r.WorkDir), " ")}
+	res := Result{Command: shown + "pgbench " + strings.Join(relative(args, r.WorkDir), " ")}
 	if err != nil {
 		return res, fmt.Errorf("pgbench %s: %w: %s", r.Name, err, tail(out))
 	}
