@@ -35,6 +35,7 @@ func (h *harness) dur(d time.Duration) time.Duration {
 func (h *harness) measure(ctx context.Context, r serviceRun) (report.Run, load.Result) {
 	h.log.Info("run", "what", r.label, "duration", r.duration)
 	m0, _ := procstat.ReadMachine()
+	p0 := procstat.ReadProcesses()
 	s := procstat.Start(h.groups, 250*time.Millisecond)
 	var res load.Result
 	if r.rate > 0 {
@@ -44,6 +45,7 @@ func (h *harness) measure(ctx context.Context, r serviceRun) (report.Run, load.R
 	}
 	cpu := s.Stop()
 	m1, _ := procstat.ReadMachine()
+	p1 := procstat.ReadProcesses()
 	out := report.Run{
 		Label:      r.label,
 		Requests:   res.Requests,
@@ -57,6 +59,15 @@ func (h *harness) measure(ctx context.Context, r serviceRun) (report.Run, load.R
 	}
 	h.setCPU(&out, cpu, res.Requests-res.Errors)
 	setOther(&out, cpu, m0, m1)
+	if total := m1.Total - m0.Total; total > 0 {
+		for _, u := range procstat.Others(m0, m1, p0, p1, s.Pids()) {
+			share := float64(u.CPU) / float64(total)
+			if len(out.OtherParts) == 5 || share < 0.005 {
+				break
+			}
+			out.OtherParts = append(out.OtherParts, report.Part{Name: u.Name, Share: share})
+		}
+	}
 	h.log.Info("result", "what", r.label, "req/s", fmt.Sprintf("%.0f", out.Throughput),
 		"p50", report.MS(out.Latency.P50), "p99", report.MS(out.Latency.P99), "errors", out.Errors, "kinds", out.ErrorKinds)
 	return out, res

@@ -8,9 +8,11 @@ package procstat
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,25 +35,38 @@ func Ticks(pid int) (time.Duration, error) {
 // parseStat reads utime and stime (fields 14 and 15) of a /proc/<pid>/stat line. The command
 // name (field 2) is in parentheses and may hold spaces, so fields are counted after its last ')'.
 func parseStat(b []byte) (time.Duration, error) {
+	_, cpu, _, err := parseStatLine(b)
+	return cpu, err
+}
+
+// parseStatLine is parseStat that also returns the command name and the start time (field 22,
+// in ticks since boot), which tells a process from a later one with the same pid.
+func parseStatLine(b []byte) (name string, cpu time.Duration, start int64, err error) {
 	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("procstat: malformed stat line")
+	j := bytes.IndexByte(b, '(')
+	if i < 0 || j < 0 || j > i {
+		return "", 0, 0, fmt.Errorf("procstat: malformed stat line")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	// After ')': state is field 3, so utime (14) is f[11] and stime (15) f[12].
 	if len(f) < 13 {
-		return 0, fmt.Errorf("procstat: short stat line")
+		return "", 0, 0, fmt.Errorf("procstat: short stat line")
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	s, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("procstat: bad utime/stime %q %q", f[11], f[12])
+		return "", 0, 0, fmt.Errorf("procstat: bad utime/stime %q %q", f[11], f[12])
 	}
-	return time.Duration(u+s) * time.Second / ticksPerSecond, nil
+	if len(f) > 19 {
+		start, _ = strconv.ParseInt(f[19], 10, 64)
+	}
+	return string(b[j+1 : i]), time.Duration(u+s) * time.Second / ticksPerSecond, start, nil
 }
 
-// Machine is a snapshot of /proc/stat's first line: busy and total CPU time of all cores.
-type Machine struct{ Busy, Total time.Duration }
+// Machine is a snapshot of /proc/stat's first line: busy and total CPU time of all cores, and
+// of the busy time what the hypervisor gave to others while the machine's virtual cores had work
+// (steal).
+type Machine struct{ Busy, Total, Steal time.Duration }
 
 // ReadMachine reads the machine's CPU counters.
 func ReadMachine() (Machine, error) {
@@ -64,7 +79,7 @@ func ReadMachine() (Machine, error) {
 	if len(f) < 5 || f[0] != "cpu" {
 		return Machine{}, fmt.Errorf("procstat: unexpected /proc/stat")
 	}
-	var total, idle int64
+	var total, idle, steal int64
 	for i, s := range f[1:] {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
@@ -74,12 +89,90 @@ func ReadMachine() (Machine, error) {
 			break
 		}
 		total += v
-		if i == 3 || i == 4 { // idle, iowait
+		switch i {
+		case 3, 4: // idle, iowait
 			idle += v
+		case 7:
+			steal += v
 		}
 	}
 	tick := time.Second / ticksPerSecond
-	return Machine{Busy: time.Duration(total-idle) * tick, Total: time.Duration(total) * tick}, nil
+	return Machine{Busy: time.Duration(total-idle) * tick, Total: time.Duration(total) * tick,
+		Steal: time.Duration(steal) * tick}, nil
+}
+
+// Process is one process's name (comm; a kernel worker's changes with the work it does), the
+// CPU time it has used (utime + stime) and when it started (ticks since boot).
+type Process struct {
+	Name  string
+	CPU   time.Duration
+	Start int64
+}
+
+// ReadProcesses reads every running process's /proc/<pid>/stat: a file each, so it is for the
+// start and the end of a run, not for sampling.
+func ReadProcesses() map[int]Process {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	out := make(map[int]Process, len(entries))
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		if name, cpu, start, err := parseStatLine(b); err == nil {
+			out[pid] = Process{Name: name, CPU: cpu, Start: start}
+		}
+	}
+	return out
+}
+
+// Usage is the CPU time that the processes of one name used.
+type Usage struct {
+	Name string
+	CPU  time.Duration
+}
+
+// Others tells what else used the machine between two snapshots, busiest first: "steal" (the
+// hypervisor's, Machine.Steal) and the processes not in skip, summed by their names in p1. A
+// process that started after p0 counts from zero; one that ended before p1 is not seen.
+// Interrupts are not listed: with the kernel's tick-based accounting (no
+// CONFIG_IRQ_TIME_ACCOUNTING, as on the machines measured so far) they are inside the times of
+// the processes they interrupted.
+func Others(m0, m1 Machine, p0, p1 map[int]Process, skip map[int]bool) []Usage {
+	byName := map[string]time.Duration{}
+	for pid, p := range p1 {
+		if skip[pid] {
+			continue
+		}
+		d := p.CPU
+		if q, ok := p0[pid]; ok && q.Start == p.Start {
+			d -= q.CPU
+		}
+		if d > 0 {
+			byName[p.Name] += d
+		}
+	}
+	out := make([]Usage, 0, len(byName)+1)
+	if d := m1.Steal - m0.Steal; d > 0 {
+		out = append(out, Usage{Name: "steal", CPU: d})
+	}
+	for name, d := range byName {
+		out = append(out, Usage{Name: name, CPU: d})
+	}
+	slices.SortFunc(out, func(a, b Usage) int {
+		if c := cmp.Compare(b.CPU, a.CPU); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
 }
 
 // Utilisation is the busy share of all cores between two snapshots (0–1).
@@ -144,6 +237,19 @@ func Start(groups []Group, every time.Duration) *Sampler {
 		}
 	}()
 	return s
+}
+
+// Pids returns every process the sampler measured, in any group.
+func (s *Sampler) Pids() map[int]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[int]bool{}
+	for _, last := range s.last {
+		for pid := range last {
+			out[pid] = true
+		}
+	}
+	return out
 }
 
 // Stop takes a last sample and returns the CPU time each group used since Start.

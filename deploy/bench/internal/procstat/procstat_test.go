@@ -2,6 +2,7 @@ package procstat
 
 import (
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -95,5 +96,47 @@ func TestUtilisation(t *testing.T) {
 	}
 	if _, err := ReadMachine(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestParseStatLineReadsTheNameAndStart(t *testing.T) {
+	t.Parallel()
+	line := "42 (postgres: x (y)) S 1 1 1 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 98765 1000 10"
+	name, cpu, start, err := parseStatLine([]byte(line))
+	if err != nil || name != "postgres: x (y)" || cpu != 100*time.Millisecond || start != 98765 {
+		t.Fatalf("parseStatLine = %q, %v, %d, %v", name, cpu, start, err)
+	}
+}
+
+func TestOthersSumsByNameAndSkipsTheMeasured(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	p0 := map[int]Process{
+		1: {"customer", 1000 * ms, 10},
+		2: {"kworker/u8:0-events_unbound", 10 * ms, 5},
+		3: {"kworker/0:1-events", 20 * ms, 5},
+		4: {"beam.smp", 500 * ms, 8},
+		5: {"old", 70 * ms, 9}, // exited; its pid now belongs to a new process
+	}
+	p1 := map[int]Process{
+		1: {"customer", 3000 * ms, 10},            // measured: skipped
+		2: {"kworker/u8:0-writeback", 40 * ms, 5}, // +30, under the name it has now
+		3: {"kworker/u8:0-writeback", 60 * ms, 5}, // +40
+		4: {"beam.smp", 500 * ms, 8},              // idle: left out
+		5: {"sh", 30 * ms, 900},                   // new: counted from zero
+		6: {"gzip", 90 * ms, 950},                 // started during the run
+	}
+	got := Others(Machine{Steal: 100 * ms}, Machine{Steal: 180 * ms}, p0, p1, map[int]bool{1: true})
+	want := []Usage{{"gzip", 90 * ms}, {"steal", 80 * ms}, {"kworker/u8:0-writeback", 70 * ms}, {"sh", 30 * ms}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Others = %v, want %v", got, want)
+	}
+}
+
+func TestReadProcessesFindsThisOne(t *testing.T) {
+	t.Parallel()
+	p, ok := ReadProcesses()[os.Getpid()]
+	if !ok || p.Name == "" {
+		t.Fatalf("this process not found: %+v", p)
 	}
 }

@@ -47,9 +47,19 @@ type Run struct {
 	// OtherBusy the part of it that neither the suite nor the load generator used (other work on
 	// the machine, which makes the figures worse than they would be on an idle machine).
 	MachineBusy, OtherBusy float64
+	// OtherParts names what else used the most CPU during the run, busiest first, as shares of
+	// all cores like MachineBusy: "steal" (the hypervisor's) and other processes by name; what
+	// an OtherBusy was.
+	OtherParts []Part `json:",omitempty"`
 	// LoadGenerator is the harness's own CPU time per successful request.
 	LoadGenerator time.Duration
 	Command       string // for pgbench: the command line
+}
+
+// Part is a named share of the machine's CPU (0–1).
+type Part struct {
+	Name  string
+	Share float64
 }
 
 // Scenario is one scenario's figures.
@@ -167,7 +177,7 @@ func Markdown(r Results) string {
 	w("Latency in milliseconds; *CPU/req* is the CPU time of the whole suite (services, gateway, NATS and "+
 		"the PostgreSQL processes of the benchmark database, not the load generator) per successful request, "+
 		"with the largest parts in brackets; *busy* is how busy the machine's %s cores were, load generator included, "+
-		"and how much of that was *other work* on the machine (neither the suite nor the load generator). "+
+		"and how much of that was *other work* on the machine (neither the suite nor the load generator), with what did most of it (*steal*: time the hypervisor gave to other machines). "+
 		"Each scenario's *limit* is pgbench running the same SQL on the same database in the same run.\n\n", coresWord(r))
 	for _, s := range r.Scenarios {
 		w("#### %s\n\n", s.Title)
@@ -231,11 +241,26 @@ func row(r Run) string {
 	}
 	busy := fmt.Sprintf("%.0f%%", 100*r.MachineBusy)
 	if r.OtherBusy >= 0.05 {
-		busy += fmt.Sprintf(" (other work %.0f%%)", 100*r.OtherBusy)
+		busy += fmt.Sprintf(" (other work %.0f%%%s)", 100*r.OtherBusy, otherParts(r.OtherParts))
 	}
 	return fmt.Sprintf(" %d | %s | %.0f | %s | %s | %s | %s | %s | %s ",
 		r.Requests, errs, r.Throughput, ms(r.Latency.P50), ms(r.Latency.P95), ms(r.Latency.P99), ms(r.Latency.Max),
 		cpu(r), busy)
+}
+
+// otherParts lists the three largest parts of the other work that reach 1 % of the machine.
+func otherParts(parts []Part) string {
+	var names []string
+	for _, p := range parts {
+		if len(names) == 3 || p.Share < 0.01 {
+			break
+		}
+		names = append(names, fmt.Sprintf("%s %.0f%%", p.Name, 100*p.Share))
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, ", ")
 }
 
 // ms formats a duration in milliseconds with sensible precision.

@@ -78,3 +78,20 @@ func TestRowFormatsCPUAndLatency(t *testing.T) {
 		}
 	}
 }
+
+func TestRowNamesTheLargestPartsOfOtherWork(t *testing.T) {
+	t.Parallel()
+	r := Run{Requests: 1, MachineBusy: 0.65, OtherBusy: 0.25, OtherParts: []Part{
+		{"kworker/u8:0-writeback", 0.10}, {"kdamond.0", 0.08}, {"kworker/u8:1", 0.03}, {"beam.smp", 0.02}, {"redis-server", 0.005}}}
+	if got, want := row(r), "65% (other work 25%: kworker/u8:0-writeback 10%, kdamond.0 8%, kworker/u8:1 3%)"; !strings.Contains(got, want) {
+		t.Errorf("row = %q, want it to contain %q", got, want)
+	}
+	r.OtherParts = []Part{{"redis-server", 0.005}}
+	if got, want := row(r), "65% (other work 25%) "; !strings.Contains(got, want) {
+		t.Errorf("row = %q, want it to contain %q (parts under 1%% left out)", got, want)
+	}
+	r.OtherBusy = 0.04
+	if got := row(r); strings.Contains(got, "other work") {
+		t.Errorf("row = %q: other work under 5%% is not worth a mention", got)
+	}
+}
