@@ -295,7 +295,14 @@ func cpu(r Run) string {
 		parts = append(parts, part{k, v})
 		total += v
 	}
-	sort.Slice(parts, func(i, j int) bool { return parts[i].d > parts[j].d })
+	// Ties (parts equal to the nanosecond) go by name, so that rendering the same results again
+	// writes the same document.
+	sort.Slice(parts, func(i, j int) bool {
+		if parts[i].d != parts[j].d {
+			return parts[i].d > parts[j].d
+		}
+		return parts[i].name < parts[j].name
+	})
 	var top []string
 	for _, p := range parts[:min(3, len(parts))] {
 		if p.d <= 0 {
