@@ -138,7 +138,8 @@ func method(h *harness) []string {
 			"request was due, so queueing shows); *workers (max)* runs keep that many requests in flight back to back and " +
 			"give the highest rate. Percentiles are exact over all requests of a run. Errors are any non-OK answer.",
 		"**Limits.** For every scenario pgbench runs the same SQL statements in the same transactions on the same database " +
-			"right after the service runs (scripts in deploy/bench/internal/scenario/pgbench.go; -M prepared as pgx caches " +
+			"right after the service runs, in the same round trips (statements that the service sends as one batch go as " +
+			"one pipeline, \\startpipeline … \\endpipeline; scripts in deploy/bench/internal/scenario/pgbench.go; -M prepared as pgx caches " +
 			"statements, -M extended for the searches, which the customer service plans per keyword; commands under each " +
 			"table), connecting as the services do (the sslmode of their URL, PGSSLMODE, so that neither side pays for TLS the other " +
 			"skips). pgbench's own CPU is not in its CPU/req; its *busy* includes it. Before every run the harness waits " +

@@ -54,7 +54,8 @@ const liveI = `\set i random(0, {{.Customers}} - 1)
 `
 
 var scripts = map[string]string{
-	// services/customer/internal/store.Create (+ ids.Allocator once per 100, + outbox.Add).
+	// services/customer/internal/store.Create (+ ids.Allocator once per 100, + outbox.Add): the
+	// whole transaction in one pipeline, one round trip, as the service sends it.
 	"create": `\set seq :seq + 1
 \set mob :run * 10000000 + :client_id * 300000 + :seq
 \set blk random(1, 100)
@@ -62,6 +63,7 @@ var scripts = map[string]string{
 INSERT INTO id_blocks (prefix, day, next_value) VALUES ('PGB', current_date, 101)
   ON CONFLICT (prefix, day) DO UPDATE SET next_value = id_blocks.next_value + 100 RETURNING next_value;
 \endif
+\startpipeline
 BEGIN;
 INSERT INTO create_requests (created_by, request_id, request_hash, customer_id)
   VALUES ('u-pgbench', 'pgb-' || :tag::text || '-' || :client_id::text || '-' || :seq::text, sha256(('pgb-' || :seq::text)::text::bytea),
@@ -93,6 +95,7 @@ INSERT INTO customers (` + customerColumns + `, name_key) VALUES (
 INSERT INTO outbox (event_id, subject, payload, published_at)
   VALUES (gen_random_uuid(), 'crm.customer.customer.created', convert_to(repeat('x', {{.PayloadCreated}}), 'UTF8'), now());
 COMMIT;
+\endpipeline
 `,
 	// store.Get as an admin (no reach condition; deleted customers included).
 	"get": `\set i random(0, {{.Customers}} - 1)
@@ -134,19 +137,24 @@ SELECT ` + customerColumns + `, tier FROM (
 ) m ORDER BY tier DESC, id DESC LIMIT 21;
 \endif
 `,
-	// store.Update of one field (+ outbox.Add).
+	// store.Update of one field (+ outbox.Add), in the service's two round trips: BEGIN with the
+	// locking read, then the update, its event and COMMIT.
 	"update": liveI + `\set r random(1, 999999999)
+\startpipeline
 BEGIN;
 SELECT ` + customerColumns + ` FROM customers WHERE id = ` + customerIDSQL + ` AND true AND deleted_at IS NULL FOR UPDATE;
+\endpipeline
+\startpipeline
 UPDATE customers SET remarks = '压测更新 ' || :r, version = version + 1, updated_at = now(), updated_by = 'u-admin'
   WHERE id = ` + customerIDSQL + `;
 INSERT INTO outbox (event_id, subject, payload, published_at)
   VALUES (gen_random_uuid(), 'crm.customer.customer.updated', convert_to(repeat('x', {{.PayloadUpdated}}), 'UTF8'), now());
 COMMIT;
+\endpipeline
 `,
-	// followup: customerref.Projection.Get (local hit), then store.Create (two batches in the
-	// service): the record, its event, the lock and look-up of the customer's latest contact time,
-	// then that time's event (the record is the latest: now − 1 hour) and COMMIT.
+	// followup: customerref.Projection.Get (local hit), then store.Create in the service's two
+	// pipelines: the record, its event, the lock and look-up of the customer's latest contact
+	// time, then that time's event (the record is the latest: now − 1 hour) and COMMIT.
 	"followup": liveI + `\set seq :seq + 1
 SELECT owner_id, team_id, deleted, merged_into, version FROM customer_refs WHERE customer_id = ` + customerIDSQL + `;
 \set blk random(1, 100)
@@ -154,6 +162,7 @@ SELECT owner_id, team_id, deleted, merged_into, version FROM customer_refs WHERE
 INSERT INTO id_blocks (prefix, day, next_value) VALUES ('PGB', current_date, 101)
   ON CONFLICT (prefix, day) DO UPDATE SET next_value = id_blocks.next_value + 100 RETURNING next_value;
 \endif
+\startpipeline
 BEGIN;
 INSERT INTO create_requests (created_by, request_id, request_hash, followup_id)
   VALUES ('u-pgbench', 'pgbf-' || :tag::text || '-' || :client_id::text || '-' || :seq::text, sha256(('pgbf-' || :seq::text)::text::bytea),
@@ -169,11 +178,14 @@ INSERT INTO outbox (event_id, subject, payload, published_at)
 INSERT INTO customer_last_followup AS l (customer_id, contact_time, version) VALUES (` + customerIDSQL + `, NULL, 0)
   ON CONFLICT (customer_id) DO UPDATE SET version = l.version RETURNING l.contact_time, l.version;
 SELECT max(contact_time) FROM followups WHERE customer_id = ` + customerIDSQL + ` AND deleted_at IS NULL;
+\endpipeline
+\startpipeline
 UPDATE customer_last_followup SET contact_time = now() - interval '1 hour', version = version + 1
   WHERE customer_id = ` + customerIDSQL + `;
 INSERT INTO outbox (event_id, subject, payload, published_at)
   VALUES (gen_random_uuid(), 'crm.followup.customer_last_followup.changed', convert_to(repeat('x', {{.PayloadLastFollowUp}}), 'UTF8'), now());
 COMMIT;
+\endpipeline
 `,
 	// needs store.Pipeline for a team manager.
 	"report": `\set t random(1, 25)
