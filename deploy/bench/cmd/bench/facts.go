@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/crmsuite/crm/deploy/bench/internal/procstat"
 	"github.com/crmsuite/crm/deploy/bench/internal/report"
 )
 
@@ -162,7 +163,7 @@ func steal(runs ...report.Run) string {
 	most := 0.0
 	for _, r := range runs {
 		for _, p := range r.OtherParts {
-			if p.Name == "steal" {
+			if p.Name == procstat.Steal {
 				most = max(most, p.Share)
 			}
 		}

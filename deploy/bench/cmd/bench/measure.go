@@ -131,12 +131,8 @@ func (h *harness) limit(ctx context.Context, key, script, searchPath string, cli
 	if rate > 0 {
 		name += "-rate"
 	}
-	run := pgbench.Run{Binary: h.pgbench, Host: h.adminURL.Hostname(), Port: h.adminURL.Port(), User: h.adminURL.User.Username(),
-		SSLMode: h.adminURL.Query().Get("sslmode"), DB: benchDB, SearchPath: searchPath, Script: script, Clients: clients, Threads: 2, Duration: d, Rate: rate,
+	run := pgbench.Run{Binary: h.pgbench, Server: h.adminURL, DB: benchDB, SearchPath: searchPath, Script: script, Clients: clients, Threads: 2, Duration: d, Rate: rate,
 		Vars: vars, Mode: mode, WorkDir: filepath.Join(h.o.work, "pgbench"), Name: name}
-	if run.Port == "" {
-		run.Port = "5432"
-	}
 	m0, _ := procstat.ReadMachine()
 	s := procstat.Start([]procstat.Group{{Name: "postgres", Match: procstat.PostgresFor(benchDB)}}, 200*time.Millisecond)
 	res, err := run.Exec(ctx)

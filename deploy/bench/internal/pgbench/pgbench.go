@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,14 +26,12 @@ import (
 // Run is one pgbench run.
 type Run struct {
 	Binary string // pgbench
-	Host   string
-	Port   string
-	User   string
+	// Server is the URL the services connect with (its database is not used): pgbench connects
+	// to the same host and port as the same user, with the same password and sslmode, so that
+	// the limit pays for TLS exactly when the suite does (libpq's default, "prefer", uses TLS
+	// whenever the server offers it; pgx's URLs here say sslmode=disable).
+	Server *url.URL
 	DB     string
-	// SSLMode is libpq's sslmode for pgbench's connections (PGSSLMODE): the one the services'
-	// DATABASE_URL sets, so that the limit pays for TLS exactly when the suite does. Empty leaves
-	// libpq's default, "prefer", which uses TLS whenever the server offers it.
-	SSLMode string
 	// SearchPath is the schema the script's unqualified names live in (as the service's pool has it).
 	SearchPath string
 	Script     string // the script's text
@@ -98,7 +97,11 @@ func (r Run) Exec(ctx context.Context) (Result, error) {
 	if mode == "" {
 		mode = "prepared"
 	}
-	args := []string{"-n", "-M", mode, "-h", r.Host, "-p", r.Port, "-U", r.User,
+	port := r.Server.Port()
+	if port == "" {
+		port = "5432"
+	}
+	args := []string{"-n", "-M", mode, "-h", r.Server.Hostname(), "-p", port, "-U", r.Server.User.Username(),
 		"-c", strconv.Itoa(r.Clients), "-j", strconv.Itoa(min(threads, r.Clients)),
 		"-T", strconv.Itoa(int(r.Duration.Seconds())), "-f", script,
 		"-l", "--log-prefix=" + prefix}
@@ -115,9 +118,12 @@ func (r Run) Exec(ctx context.Context) (Result, error) {
 	options := "-c search_path=" + r.SearchPath + ",public -c max_parallel_workers_per_gather=" + pgdb.DefaultParallelWorkers
 	cmd.Env = append(os.Environ(), "PGOPTIONS="+options)
 	shown := "PGOPTIONS='" + options + "' "
-	if r.SSLMode != "" {
-		cmd.Env = append(cmd.Env, "PGSSLMODE="+r.SSLMode)
-		shown = "PGSSLMODE=" + r.SSLMode + " " + shown
+	if mode := r.Server.Query().Get("sslmode"); mode != "" {
+		cmd.Env = append(cmd.Env, "PGSSLMODE="+mode)
+		shown = "PGSSLMODE=" + mode + " " + shown
+	}
+	if password, ok := r.Server.User.Password(); ok {
+		cmd.Env = append(cmd.Env, "PGPASSWORD="+password) // never in the command shown
 	}
 	out, err := cmd.CombinedOutput()
 	res := Result{Command: shown + "pgbench " + strings.Join(relative(args, r.WorkDir), " ")}

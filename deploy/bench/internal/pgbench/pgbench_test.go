@@ -59,7 +59,7 @@ SELECT 1 / 0;
 
 // The limit must pay for TLS exactly when the services do: their URL says sslmode=disable, and
 // pgbench (libpq, sslmode=prefer by default) used TLS on a server that offers it.
-func TestExecUsesTheSSLModeItIsGiven(t *testing.T) {
+func TestExecUsesTheSSLModeOfTheServerURL(t *testing.T) {
 	bin, err := Find()
 	if err != nil {
 		t.Skipf("pgbench is not installed (deploy/bench/bench.sh installs it): %v", err)
@@ -69,12 +69,11 @@ func TestExecUsesTheSSLModeItIsGiven(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(sslmode string) (Result, error) {
-		port := u.Port()
-		if port == "" {
-			port = "5432"
-		}
-		r := Run{Binary: bin, Host: u.Hostname(), Port: port, User: u.User.Username(),
-			DB: strings.TrimPrefix(u.Path, "/"), SSLMode: sslmode, SearchPath: "public", Script: tlsScript,
+		server := *u
+		q := server.Query()
+		q.Set("sslmode", sslmode)
+		server.RawQuery = q.Encode()
+		r := Run{Binary: bin, Server: &server, DB: strings.TrimPrefix(u.Path, "/"), SearchPath: "public", Script: tlsScript,
 			Clients: 1, Duration: time.Second, WorkDir: t.TempDir(), Name: "tls"}
 		return r.Exec(context.Background())
 	}

@@ -139,7 +139,10 @@ type Usage struct {
 	CPU  time.Duration
 }
 
-// Others tells what else used the machine between two snapshots, busiest first: "steal" (the
+// Steal is the name under which Others reports Machine.Steal.
+const Steal = "steal"
+
+// Others tells what else used the machine between two snapshots, busiest first: Steal (the
 // hypervisor's, Machine.Steal) and the processes not in skip, summed by their names in p1. A
 // process that started after p0 counts from zero; one that ended before p1 is not seen.
 // Interrupts are not listed: with the kernel's tick-based accounting (no
@@ -161,7 +164,7 @@ func Others(m0, m1 Machine, p0, p1 map[int]Process, skip map[int]bool) []Usage {
 	}
 	out := make([]Usage, 0, len(byName)+1)
 	if d := m1.Steal - m0.Steal; d > 0 {
-		out = append(out, Usage{Name: "steal", CPU: d})
+		out = append(out, Usage{Name: Steal, CPU: d})
 	}
 	for name, d := range byName {
 		out = append(out, Usage{Name: name, CPU: d})
