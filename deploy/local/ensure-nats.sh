@@ -2,7 +2,7 @@
 # ensure-nats.sh prints the URL of a NATS server with JetStream for local runs and tests, starting
 # one when none is found:
 #   1. $NATS_URL, when set;
-#   2. the server answering on 127.0.0.1:$NATS_PROBE_PORT (default 4222);
+#   2. the server answering on 127.0.0.1:$NATS_PROBE_PORT (default 4222), when it is 2.10 or later;
 #   3. otherwise nats-server (built once into bin/ from its Go module) on 127.0.0.1:$NATS_LOCAL_PORT
 #      (default 54222), JetStream store in .data/nats, pid in .data/nats.pid, log in .data/nats.log.
 #      deploy/local/stop-local.sh stops it.
@@ -20,10 +20,23 @@ if [[ -n "${NATS_URL:-}" ]]; then
 	exit 0
 fi
 
+# nats_version HOST PORT prints the version a NATS server announces in its INFO line.
+nats_version() {
+	# shellcheck disable=SC2016 # $0 and $1 expand in the inner bash, as intended.
+	timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1" && head -n 1 <&3' "$1" "$2" 2>/dev/null |
+		sed -n 's/.*"version":"\([0-9.]*\)".*/\1/p'
+}
+
+# The suite needs 2.10 or later: some of its consumers filter on several subjects, which older
+# servers ignore (they would deliver every event). Debian 12 ships 2.9.
 if tcp_answers 127.0.0.1 "$NATS_PROBE_PORT"; then
-	log "using the NATS server on 127.0.0.1:$NATS_PROBE_PORT"
-	echo "nats://127.0.0.1:$NATS_PROBE_PORT"
-	exit 0
+	version="$(nats_version 127.0.0.1 "$NATS_PROBE_PORT")"
+	if [[ "$(printf '%s\n' 2.10.0 "$version" | sort -V | head -n 1)" == 2.10.0 ]]; then
+		log "using the NATS server $version on 127.0.0.1:$NATS_PROBE_PORT"
+		echo "nats://127.0.0.1:$NATS_PROBE_PORT"
+		exit 0
+	fi
+	log "the NATS server on 127.0.0.1:$NATS_PROBE_PORT is ${version:-of an unknown version}; the suite needs 2.10 or later"
 fi
 
 lock_data nats

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,6 +25,7 @@ import (
 	"github.com/crmsuite/crm/pkg/authn"
 	"github.com/crmsuite/crm/pkg/authz"
 	"github.com/crmsuite/crm/pkg/customerref"
+	"github.com/crmsuite/crm/pkg/events"
 	"github.com/crmsuite/crm/pkg/pgdb"
 	"github.com/crmsuite/crm/pkg/testkit"
 	commonv1 "github.com/crmsuite/crm/proto/gen/go/crm/common/v1"
@@ -102,6 +107,77 @@ func TestGetFallsBackToTheCustomerService(t *testing.T) {
 	}
 	if _, err := p.Get(ctx, "CUST-20261123-0999"); !errors.Is(err, customerref.ErrNotFound) {
 		t.Fatalf("unknown customer: %v", err)
+	}
+}
+
+// Consume follows the changes of customers but not their creation: the projection holds the
+// customers the service looked up, and any customer changed since.
+func TestConsumeFollowsChangesNotCreations(t *testing.T) {
+	p, _ := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(testkit.StartNATS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.EnsureStream(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(action, id, owner string, version int64) {
+		t.Helper()
+		ev, err := events.New(ctx, "customer", "customer", action, id, &commonv1.Actor{UserId: "u-admin", Role: "admin"}, version,
+			&customerv1.Customer{CustomerId: id, OwnerId: owner, TeamId: "east", Etag: fmt.Sprint(version)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := events.Message(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const created, changed = "CUST-20261123-0003", "CUST-20261123-0002"
+	publish("created", created, "u-sales1", 1)
+	publish("updated", changed, "u-sales2", 4)
+
+	// The durable consumer as earlier versions created it, on every customer event: it is
+	// updated in place.
+	if _, err := js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{Durable: "followup-customers",
+		FilterSubject: "crm.customer.customer.>", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Consume(runCtx, js, nc, "followup-customers", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	t.Cleanup(func() { stop(); <-done })
+
+	for {
+		r, err := p.Get(ctx, changed)
+		if err == nil {
+			if r.OwnerID != "u-sales2" || r.Version != 4 {
+				t.Fatalf("changed customer's ref = %+v", r)
+			}
+			break
+		}
+		if !errors.Is(err, customerref.ErrNotFound) || ctx.Err() != nil {
+			t.Fatalf("the change never arrived: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The creation came first in the stream; the fake customer service does not know the
+	// customer, so only the event could have stored it.
+	if _, err := p.Get(ctx, created); !errors.Is(err, customerref.ErrNotFound) {
+		t.Fatalf("the created customer was projected: %v", err)
 	}
 }
 

@@ -51,7 +51,7 @@ type ConsumerConfig struct {
 	// Durable is the consumer's name, e.g. "audit"; all replicas of a service share it.
 	Durable string
 	// FilterSubjects selects the events, e.g. []string{"crm.>"} or
-	// []string{"crm.customer.customer.>"}; empty means all.
+	// []string{"crm.customer.customer.>"}; empty means all. More than one needs NATS 2.10 or later.
 	FilterSubjects []string
 	// MaxDeliver is how often a message is delivered before it is dead-lettered; default 10.
 	MaxDeliver int
@@ -232,6 +232,11 @@ func consume(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, cfg Con
 			// The server rejects this consumer's configuration; retrying cannot help.
 			return fmt.Errorf("events: consume %s: %w", cfg.Durable, err)
 		}
+		if errors.Is(err, jetstream.ErrConsumerMultipleFilterSubjectsNotSupported) {
+			// A server before 2.10 ignores the filter subjects and delivers everything.
+			return fmt.Errorf("events: consume %s: NATS server %s is too old: consumers with several filter subjects need 2.10 or later: %w",
+				cfg.Durable, nc.ConnectedServerVersion(), err)
+		}
 		if started {
 			delay = backoffStart // it worked for a while; this is a new interruption
 		}
@@ -344,7 +349,7 @@ func (c *consumer) run(ctx context.Context) (started bool, err error) {
 		MaxAckPending: c.cfg.MaxAckPending,
 	}
 	// One subject goes in FilterSubject: servers before 2.10 (Debian 12 ships 2.9) refuse
-	// FilterSubjects even with a single entry.
+	// FilterSubjects even with a single entry. Several need 2.10 (see consume).
 	if len(c.cfg.FilterSubjects) == 1 {
 		cc.FilterSubject = c.cfg.FilterSubjects[0]
 	} else {

@@ -236,7 +236,7 @@ func (s *Server) UpdateCustomer(ctx context.Context, req *customerv1.UpdateCusto
 	}
 	// A service agent never changes key fields, so only admins get them.
 	keyFields := p.Has(authn.RoleAdmin)
-	out, err := s.store.Update(ctx, store.UpdateInput{ID: id, Reach: reach, Version: version, Action: "updated",
+	out, err := s.store.Update(ctx, store.UpdateInput{ID: id, Reach: reach, Version: version, Action: store.ActionUpdated,
 		Apply: func(c *customer.Customer, now time.Time) error {
 			if err := c.ApplyMask(patch, paths, keyFields); err != nil {
 				return err
@@ -268,7 +268,7 @@ func (s *Server) ChangeCustomerStatus(ctx context.Context, req *customerv1.Chang
 	if err := customer.ValidateReason("reason", req.GetReason(), false); err != nil {
 		return nil, err
 	}
-	out, err := s.store.Update(ctx, store.UpdateInput{ID: id, Reach: reach, Version: version, Action: "status_changed",
+	out, err := s.store.Update(ctx, store.UpdateInput{ID: id, Reach: reach, Version: version, Action: store.ActionStatusChanged,
 		Apply: func(c *customer.Customer, now time.Time) error { return c.ChangeStatus(to, p.UserID, now) }}, actorOf(p))
 	if err != nil {
 		return nil, mapError(err, id)
@@ -291,7 +291,7 @@ func (s *Server) DeleteCustomer(ctx context.Context, req *customerv1.DeleteCusto
 	if err := customer.ValidateReason("reason", reason, true); err != nil {
 		return nil, err
 	}
-	out, err := s.store.Update(ctx, store.UpdateInput{ID: id, Reach: reach, Version: version, Action: "deleted",
+	out, err := s.store.Update(ctx, store.UpdateInput{ID: id, Reach: reach, Version: version, Action: store.ActionDeleted,
 		Apply: func(c *customer.Customer, now time.Time) error {
 			c.DeletedAt, c.DeletedBy, c.DeleteReason = &now, p.UserID, reason
 			return nil
@@ -309,7 +309,7 @@ func (s *Server) UndeleteCustomer(ctx context.Context, req *customerv1.UndeleteC
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.store.Update(ctx, store.UpdateInput{ID: id, Reach: reach, Deleted: true, Action: "undeleted",
+	out, err := s.store.Update(ctx, store.UpdateInput{ID: id, Reach: reach, Deleted: true, Action: store.ActionUndeleted,
 		Apply: func(c *customer.Customer, _ time.Time) error {
 			c.DeletedAt, c.DeletedBy, c.DeleteReason = nil, "", ""
 			return nil

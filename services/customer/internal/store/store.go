@@ -225,7 +225,7 @@ func (s *Store) insert(ctx context.Context, c *customer.Customer, in CreateInput
 	if err != nil {
 		return "", err
 	}
-	ev, err := s.event(ctx, "created", nil, c, actor)
+	ev, err := s.event(ctx, ActionCreated, nil, c, actor)
 	if err != nil {
 		return "", err
 	}
@@ -417,8 +417,35 @@ func placeholders(n int) string {
 	return b.String()
 }
 
+// The actions of the customer events this service publishes, on crm.customer.customer.<action>.
+// The customer projections of other services subscribe to each of them but ActionCreated by
+// name (customerref.ChangeSubjects): an action missing there would never reach them. So events
+// are built only for the actions listed in Actions, and TestProjectionsHearEveryChangeButCreation
+// checks that list against customerref's.
+const (
+	ActionCreated       = "created"
+	ActionUpdated       = "updated"
+	ActionStatusChanged = "status_changed"
+	ActionDeleted       = "deleted"
+	ActionUndeleted     = "undeleted"
+)
+
+// Actions lists every action of the customer events.
+var Actions = []string{ActionCreated, ActionUpdated, ActionStatusChanged, ActionDeleted, ActionUndeleted}
+
+// checkAction refuses an action that Actions does not list.
+func checkAction(action string) error {
+	if !slices.Contains(Actions, action) {
+		return fmt.Errorf("customer event action %q is not in store.Actions", action)
+	}
+	return nil
+}
+
 // event builds the change event of one customer.
 func (s *Store) event(ctx context.Context, action string, before, after *customer.Customer, actor Actor) (*eventsv1.Event, error) {
+	if err := checkAction(action); err != nil {
+		return nil, err
+	}
 	var changes []*commonv1.FieldChange
 	for _, ch := range customer.Diff(before, after) {
 		fc, err := events.Change(ch.Field, ch.Before, ch.After)
@@ -451,7 +478,7 @@ type UpdateInput struct {
 	Reach Reach
 	// Version, when not zero, must equal the stored version (the etag).
 	Version int64
-	// Action names the event: updated, status_changed, deleted, undeleted.
+	// Action names the event: ActionUpdated, ActionStatusChanged, ActionDeleted or ActionUndeleted.
 	Action string
 	// Deleted selects deleted (true) or live (false) customers.
 	Deleted bool

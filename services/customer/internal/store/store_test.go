@@ -274,6 +274,17 @@ func TestUpdateDeleteUndelete(t *testing.T) {
 	}}, admin); !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
+	// An action other services' projections do not subscribe to is refused, before anything is
+	// written.
+	if _, err := st.Update(ctx, store.UpdateInput{ID: c.ID, Action: "renamed", Apply: func(c *customer.Customer, _ time.Time) error {
+		c.Remarks = "x"
+		return nil
+	}}, admin); err == nil || !strings.Contains(err.Error(), "store.Actions") {
+		t.Fatalf("update with an unknown action: %v", err)
+	}
+	if got, err := st.Get(ctx, c.ID, store.Reach{}, false); err != nil || got.Version != 1 || got.Remarks != "" {
+		t.Fatalf("after the refused update: %v v%d %q", err, got.Version, got.Remarks)
+	}
 	// Out of reach is not found.
 	if _, err := st.Update(ctx, store.UpdateInput{ID: c.ID, Reach: store.Reach{OwnerID: "u-sales2"}, Action: "updated",
 		Apply: func(*customer.Customer, time.Time) error { return nil }}, admin); !errors.Is(err, customer.ErrNotFound) {

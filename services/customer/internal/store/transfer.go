@@ -1279,7 +1279,7 @@ func (t *Transfer) insert(ctx context.Context, tx pgx.Tx, job *ImportJob, rows [
 		built <- t.buildEvents(ctx, evs, func(i int) (*customer.Customer, *customer.Customer, []*commonv1.FieldChange, error) {
 			extra, err := events.Change("import_job_id", nil, job.ID)
 			return nil, rows[i].c, []*commonv1.FieldChange{extra}, err
-		}, "created", actor)
+		}, ActionCreated, actor)
 	}()
 	err := t.copyCustomers(ctx, tx, job, rows)
 	if berr := <-built; err == nil {
@@ -1314,6 +1314,9 @@ func (t *Transfer) copyCustomers(ctx context.Context, tx pgx.Tx, job *ImportJob,
 // customer before and after the change and extra changes.
 func (t *Transfer) buildEvents(ctx context.Context, out []outboxRow, get func(i int) (before, after *customer.Customer, extra []*commonv1.FieldChange, err error),
 	action string, actor Actor) error {
+	if err := checkAction(action); err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	workers := runtime.GOMAXPROCS(0)
 	for w := range workers {
@@ -1413,7 +1416,7 @@ func (t *Transfer) UndoImportJob(ctx context.Context, id string, reach Reach, ac
 				before := *deleted[i]
 				before.DeletedAt, before.DeletedBy, before.DeleteReason, before.Version = nil, "", "", deleted[i].Version-1
 				return &before, deleted[i], nil, nil
-			}, "deleted", actor); err != nil {
+			}, ActionDeleted, actor); err != nil {
 				return err
 			}
 			if err := copyOutbox(ctx, tx, evs); err != nil {
