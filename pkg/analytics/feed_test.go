@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/crmsuite/crm/pkg/analytics"
@@ -23,18 +22,7 @@ import (
 func TestFeedPublishesMaskedCopies(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(testkit.StartNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := events.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
+	nc, js, _ := testkit.StartEventStream(t)
 
 	first := customerEvent(t, customerv1.CustomerType_CUSTOMER_TYPE_INDIVIDUAL, "王小明", change(t, "mobile", nil, "13812345678"))
 	second := customerEvent(t, customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE, "杭州星辰科技有限公司")
@@ -62,6 +50,7 @@ func TestFeedPublishesMaskedCopies(t *testing.T) {
 	}()
 
 	var stream jetstream.Stream
+	var err error
 	for {
 		if stream, err = js.Stream(ctx, analytics.StreamName); err == nil {
 			info, err := stream.Info(ctx)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -116,18 +115,7 @@ func TestConsumeFollowsChangesNotCreations(t *testing.T) {
 	p, _ := setup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(testkit.StartNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := events.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
+	nc, js, _ := testkit.StartEventStream(t)
 	publish := func(action, id, owner string, version int64) {
 		t.Helper()
 		ev, err := events.New(ctx, "customer", "customer", action, id, &commonv1.Actor{UserId: "u-admin", Role: "admin"}, version,
@@ -135,13 +123,7 @@ func TestConsumeFollowsChangesNotCreations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := events.Message(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
-			t.Fatal(err)
-		}
+		testkit.PublishEvent(t, js, ev)
 	}
 	const created, changed = "CUST-20261123-0003", "CUST-20261123-0002"
 	publish("created", created, "u-sales1", 1)

@@ -1,10 +1,16 @@
 package testkit
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/crmsuite/crm/pkg/events"
+	eventsv1 "github.com/crmsuite/crm/proto/gen/go/crm/events/v1"
 )
 
 // StartNATS starts an embedded nats-server with JetStream on 127.0.0.1 and a random port, storing
@@ -50,4 +56,42 @@ func StartNATSAt(tb testing.TB, port int, storeDir string) *server.Server {
 		tb.Fatalf("testkit: nats-server on 127.0.0.1:%d did not become ready in 10s", port)
 	}
 	return s
+}
+
+// StartEventStream starts an embedded nats-server (StartNATS), connects to it and creates the
+// suite's event stream, CRM_EVENTS, for tests that publish and consume change events. The
+// connection is closed when the test finishes.
+func StartEventStream(tb testing.TB) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
+	tb.Helper()
+	nc, err := nats.Connect(StartNATS(tb))
+	if err != nil {
+		tb.Fatalf("testkit: connect to nats: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatalf("testkit: jetstream: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := events.EnsureStream(ctx, js, 1)
+	if err != nil {
+		tb.Fatalf("testkit: create the event stream: %v", err)
+	}
+	return nc, js, stream
+}
+
+// PublishEvent publishes ev on the event stream as a service's relay would (events.Message:
+// its subject, CloudEvents headers and message id) and waits for the stream's ack.
+func PublishEvent(tb testing.TB, js jetstream.JetStream, ev *eventsv1.Event) {
+	tb.Helper()
+	msg, err := events.Message(ev)
+	if err != nil {
+		tb.Fatalf("testkit: event message: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		tb.Fatalf("testkit: publish %s: %v", ev.GetType(), err)
+	}
 }

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -30,18 +28,7 @@ func TestCustomerEventsMoveFeedback(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	nc, err := nats.Connect(testkit.StartNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := events.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
+	nc, js, _ := testkit.StartEventStream(t)
 	done := make(chan error, 1)
 	go func() {
 		done <- e.refs.Consume(ctx, js, nc, "feedback-customers", slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -58,13 +45,7 @@ func TestCustomerEventsMoveFeedback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := events.Message(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
-			t.Fatal(err)
-		}
+		testkit.PublishEvent(t, js, ev)
 	}
 	eventually := func(what string, cond func() bool) {
 		t.Helper()

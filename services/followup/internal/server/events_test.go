@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -33,21 +32,9 @@ import (
 func TestEventsThroughNATS(t *testing.T) {
 	t.Parallel()
 	e := start(t)
-	nc, err := nats.Connect(testkit.StartNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js, stream := testkit.StartEventStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := events.EnsureStream(ctx, js, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{}, 2)
@@ -99,13 +86,7 @@ func TestEventsThroughNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := events.Message(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.PublishMsg(ctx, msg); err != nil {
-		t.Fatal(err)
-	}
+	testkit.PublishEvent(t, js, ev)
 	for {
 		_, err := e.client.CreateFollowUp(as(t, "sales1"), &followupv1.CreateFollowUpRequest{CustomerId: custA, Followup: e.input(2)})
 		if status.Code(err) == codes.FailedPrecondition {

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/genproto/googleapis/type/date"
 	"google.golang.org/genproto/googleapis/type/money"
@@ -737,19 +735,8 @@ func TestOwnershipFollowsCustomerEvents(t *testing.T) {
 		t.Fatalf("sales2 before the move: %v", err)
 	}
 
-	nc, err := nats.Connect(testkit.StartNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js, _ := testkit.StartEventStream(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := events.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -762,13 +749,7 @@ func TestOwnershipFollowsCustomerEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := events.Message(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.PublishMsg(ctx, msg); err != nil {
-		t.Fatal(err)
-	}
+	testkit.PublishEvent(t, js, ev)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := c.GetNeed(as(t, "sales2"), &needsv1.GetNeedRequest{NeedId: n.GetNeedId()})
@@ -790,12 +771,7 @@ func TestOwnershipFollowsCustomerEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg, err = events.Message(ev); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.PublishMsg(ctx, msg); err != nil {
-		t.Fatal(err)
-	}
+	testkit.PublishEvent(t, js, ev)
 	deadline = time.Now().Add(10 * time.Second)
 	for {
 		_, err := c.GetNeed(as(t, "sales2"), &needsv1.GetNeedRequest{NeedId: n.GetNeedId()})

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -29,18 +28,7 @@ func TestEventsEndToEnd(t *testing.T) {
 	st, pool := newStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	nc, err := nats.Connect(testkit.StartNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := events.EnsureStream(ctx, js, 1); err != nil {
-		t.Fatal(err)
-	}
+	nc, js, _ := testkit.StartEventStream(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	done := make(chan struct{}, 2)
 	go func() { _ = st.ConsumeCustomerEvents(ctx, js, nc, log); done <- struct{}{} }()
@@ -58,13 +46,7 @@ func TestEventsEndToEnd(t *testing.T) {
 		}
 		ev := &eventsv1.Event{Id: fmt.Sprintf("e-%s-%d-nats", c, v), Type: "customer.updated", Source: "customer", EntityType: "customer",
 			Subject: c, EntityVersion: v, Data: data}
-		msg, err := events.Message(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
-			t.Fatal(err)
-		}
+		testkit.PublishEvent(t, js, ev)
 	}
 	eventually(t, func() bool {
 		var version int64
