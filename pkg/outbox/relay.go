@@ -21,7 +21,7 @@ import (
 // Defaults of RelayConfig.
 const (
 	DefaultBatchSize      = 100
-	DefaultRoundInterval  = 50 * time.Millisecond
+	DefaultRoundInterval  = 20 * time.Millisecond
 	DefaultPollInterval   = time.Second
 	DefaultPublishTimeout = 5 * time.Second
 )
