@@ -223,6 +223,10 @@ func (h *harness) jetStream() (jetstream.JetStream, func(), error) {
 // event waiting for any consumer, so that one scenario's tail does not slow the next.
 func (h *harness) settle(ctx context.Context) {
 	start := time.Now()
+	// Every run starts without the REST connections an earlier run left open: after the gets at
+	// 1,000/s (an open model, up to 2,000 requests in flight) the REST creates ran 720–759/s
+	// instead of 852–867, every process paying more per request (docs/benchmarks.md, 2026-12-03).
+	h.env.CloseIdleConnections()
 	js, closeNATS, err := h.jetStream()
 	if err != nil {
 		h.log.Warn("settle: nats", "error", err)

@@ -124,6 +124,9 @@ func NewEnv(a Addrs, secret string, l seed.Layout, keywords []Keyword) (*Env, er
 	return e, nil
 }
 
+// CloseIdleConnections closes the REST client's idle keep-alive connections to the gateway.
+func (e *Env) CloseIdleConnections() { e.http.CloseIdleConnections() }
+
 // Close closes the connections.
 func (e *Env) Close() {
 	for _, c := range e.conns {
