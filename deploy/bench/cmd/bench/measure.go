@@ -219,8 +219,9 @@ func (h *harness) jetStream() (jetstream.JetStream, func(), error) {
 	return js, nc.Close, nil
 }
 
-// settle waits until the suite has caught up with the last run: no outbox row pending and no
-// event waiting for any consumer, so that one scenario's tail does not slow the next.
+// settle prepares the next run so that one scenario's tail does not slow the next: it closes the
+// REST client's idle connections, waits until the suite has caught up (no outbox row pending, no
+// event waiting for any consumer), merges the GIN indexes' pending lists and checkpoints.
 func (h *harness) settle(ctx context.Context) {
 	start := time.Now()
 	// Every run starts without the REST connections an earlier run left open: after the gets at
