@@ -184,14 +184,24 @@ func checkToken(s string) error {
 // Nats-Msg-Id = ev.Id (JetStream de-duplication), the CloudEvents binary-mode headers and the trace
 // context when ev carries one.
 func Message(ev *eventsv1.Event) (*nats.Msg, error) {
-	if err := check(ev); err != nil {
-		return nil, fmt.Errorf("events: message: %w", err)
-	}
-	data, err := proto.Marshal(ev)
+	_, data, err := Encode(ev)
 	if err != nil {
-		return nil, fmt.Errorf("events: message: marshal: %w", err)
+		return nil, err
 	}
 	return newMessage(ev, data), nil
+}
+
+// Encode checks ev and returns its subject and protobuf encoding: what an outbox stores, from
+// which DecodeMessage builds Message's message when the event is published. Storing an event
+// needs no headers; building them took a quarter of the cost of encoding the event.
+func Encode(ev *eventsv1.Event) (subject string, data []byte, err error) {
+	if err := check(ev); err != nil {
+		return "", nil, fmt.Errorf("events: encode: %w", err)
+	}
+	if data, err = proto.Marshal(ev); err != nil {
+		return "", nil, fmt.Errorf("events: encode: marshal: %w", err)
+	}
+	return Subject(ev), data, nil
 }
 
 // DecodeMessage returns the message that Message built for the event encoded in data (Message's

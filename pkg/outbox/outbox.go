@@ -43,11 +43,11 @@ const addSQL = `INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, 
 // so the event exists if and only if the change commits. The connection's search_path must start
 // with the service's schema (pgdb.Connect does this).
 func Add(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
-	msg, err := events.Message(ev)
+	subject, data, err := events.Encode(ev)
 	if err != nil {
 		return fmt.Errorf("outbox: add: %w", err)
 	}
-	if _, err := tx.Exec(ctx, addSQL, ev.GetId(), msg.Subject, msg.Data); err != nil {
+	if _, err := tx.Exec(ctx, addSQL, ev.GetId(), subject, data); err != nil {
 		return fmt.Errorf("outbox: add event %s: %w", ev.GetId(), err)
 	}
 	return nil
@@ -58,10 +58,10 @@ func Add(ctx context.Context, tx pgx.Tx, ev *eventsv1.Event) error {
 // writes the business rows (the same rule as Add) and read the statement's result with
 // BatchResults.Exec in its turn.
 func Queue(b *pgx.Batch, ev *eventsv1.Event) error {
-	msg, err := events.Message(ev)
+	subject, data, err := events.Encode(ev)
 	if err != nil {
 		return fmt.Errorf("outbox: queue: %w", err)
 	}
-	b.Queue(addSQL, ev.GetId(), msg.Subject, msg.Data)
+	b.Queue(addSQL, ev.GetId(), subject, data)
 	return nil
 }

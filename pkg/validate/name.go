@@ -39,7 +39,11 @@ var legalFormWordsEN = map[string]bool{
 // forms. 集团 and 分公司 are kept. A name that is nothing but a legal form
 // keeps it rather than folding to "". NormaliseName is idempotent.
 func NormaliseName(s string) string {
-	tokens := nameTokens(s)
+	return foldTokens(nameTokens(s))
+}
+
+// foldTokens is NormaliseName of the name that nameTokens split into tokens.
+func foldTokens(tokens []string) string {
 	for len(tokens) > 1 && legalFormWordsEN[tokens[len(tokens)-1]] {
 		tokens = tokens[:len(tokens)-1]
 	}
@@ -111,14 +115,15 @@ var placeholderNames = map[string]bool{
 //   - starting with two or more x's not followed by a letter (XX公司, xxx科技);
 //   - one character repeated three or more times (aaa, 啊啊啊).
 func PlaceholderName(s string) bool {
-	joined := strings.Join(nameTokens(s), "")
+	tokens := nameTokens(s)
+	joined := strings.Join(tokens, "")
 	if joined == "" || isASCIIDigits(joined) {
 		return true
 	}
 	if strings.HasPrefix(joined, "某") || strings.Contains(joined, "某某") {
 		return true
 	}
-	base := NormaliseName(s)
+	base := foldTokens(tokens)
 	// "测试公司1", "test123": numbering does not make a placeholder real.
 	core := trimSuffixes(strings.TrimRight(base, "0123456789"), genericNameWords[:], true)
 	if core == "" || placeholderNames[core] || placeholderNames[base] ||

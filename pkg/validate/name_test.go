@@ -176,3 +176,15 @@ func TestNormaliseName(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCreateNameChecks is what a create does with a customer's name: refuse a placeholder,
+// then fold the name for the duplicate check.
+func BenchmarkCreateNameChecks(b *testing.B) {
+	names := []string{"杭州星辰科技有限公司", "成都天府软件股份有限公司", "Tencent Co., Ltd.", "北京 京东（集团）有限公司"}
+	for i := 0; b.Loop(); i++ {
+		s := names[i%len(names)]
+		if PlaceholderName(s) || NormaliseName(s) == "" {
+			b.Fatalf("%q refused", s)
+		}
+	}
+}

@@ -1338,7 +1338,7 @@ func (t *Transfer) buildEvents(ctx context.Context, out []outboxRow, get func(i 
 				if err != nil {
 					return fmt.Errorf("build event: %w", err)
 				}
-				msg, err := events.Message(ev)
+				subject, payload, err := events.Encode(ev)
 				if err != nil {
 					return err
 				}
@@ -1346,7 +1346,7 @@ func (t *Transfer) buildEvents(ctx context.Context, out []outboxRow, get func(i 
 				if err != nil {
 					return err
 				}
-				out[i] = outboxRow{id: pgtype.UUID{Bytes: u, Valid: true}, subject: msg.Subject, payload: msg.Data}
+				out[i] = outboxRow{id: pgtype.UUID{Bytes: u, Valid: true}, subject: subject, payload: payload}
 			}
 			return nil
 		})
