@@ -193,7 +193,7 @@ func Message(ev *eventsv1.Event) (*nats.Msg, error) {
 
 // Encode checks ev and returns its subject and protobuf encoding: what an outbox stores, from
 // which DecodeMessage builds Message's message when the event is published. Storing an event
-// needs no headers; building them took a quarter of the cost of encoding the event.
+// needs no headers, and building them was two fifths of Message's cost in a create's profile.
 func Encode(ev *eventsv1.Event) (subject string, data []byte, err error) {
 	if err := check(ev); err != nil {
 		return "", nil, fmt.Errorf("events: encode: %w", err)

@@ -174,6 +174,16 @@ func steal(runs ...report.Run) string {
 	return fmt.Sprintf(" (steal %.0f%% of the machine)", 100*most)
 }
 
+// limitTail names the p99 of the limit run f[key] when there is one: on a machine whose database
+// alone has a tail near a latency target, that decides the target more than the service does.
+func limitTail(f map[string]report.Run, key string) string {
+	l, ok := f[key]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("; pgbench's own p99 at %.0f/s: %s ms", l.Throughput, report.MS(l.Latency.P99))
+}
+
 // targets checks the targets against this run's figures.
 func (h *harness) targets() []report.Target {
 	var t []report.Target
@@ -194,7 +204,8 @@ func (h *harness) targets() []report.Target {
 	if g, ok := f["get-grpc"]; ok {
 		met := g.Latency.P99 < 5e6 && g.Errors == 0 && g.Throughput >= 990
 		t = append(t, report.Target{Text: "get by id p99 < 5 ms at 1,000 requests/s (gRPC)",
-			Measured: fmt.Sprintf("p99 %s ms at %.0f/s", report.MS(g.Latency.P99), g.Throughput) + steal(g), Met: met})
+			Measured: fmt.Sprintf("p99 %s ms at %.0f/s", report.MS(g.Latency.P99), g.Throughput) + steal(g) + limitTail(f, "get-limit-1000"),
+			Met:      met})
 		if r, ok := f["get-rest"]; ok {
 			t = append(t, report.Target{Text: "(same through REST, for reference)",
 				Measured: fmt.Sprintf("p99 %s ms at %.0f/s", report.MS(r.Latency.P99), r.Throughput) + steal(r),

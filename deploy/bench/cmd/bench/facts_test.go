@@ -17,3 +17,14 @@ func TestStealIsNamedOnlyWhenItMatters(t *testing.T) {
 		t.Errorf("steal = %q, want %q (the most of the runs)", got, want)
 	}
 }
+
+func TestLimitTailNamesPgbenchsOwnP99(t *testing.T) {
+	t.Parallel()
+	f := map[string]report.Run{"get-limit-1000": {Throughput: 996, Latency: report.Latency{P99: 4_600_000}}}
+	if got, want := limitTail(f, "get-limit-1000"), "; pgbench's own p99 at 996/s: 4.60 ms"; got != want {
+		t.Errorf("limitTail = %q, want %q", got, want)
+	}
+	if got := limitTail(f, "missing"); got != "" {
+		t.Errorf("limitTail without the run = %q, want nothing", got)
+	}
+}

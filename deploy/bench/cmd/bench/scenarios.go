@@ -116,7 +116,7 @@ func (h *harness) scenarioGet(ctx context.Context) (report.Scenario, error) {
 	}
 	s.Notes = []string{"An admin reads customers picked uniformly from all 1,000,000 (so most reads miss PostgreSQL's " +
 		"128 MB shared buffers and come from the OS page cache)."}
-	h.figures["get-grpc"], h.figures["get-rest"], h.figures["get-max"] = g, r, m
+	h.figures["get-grpc"], h.figures["get-rest"], h.figures["get-max"], h.figures["get-limit-1000"] = g, r, m, lr
 	return s, nil
 }
 
