@@ -16,14 +16,22 @@ import (
 // The bytes are computed once, when the event is recorded, and stored as they are; hashing the
 // stored bytes means a later protobuf release that marshals differently cannot break old links.
 func EncodeChanges(changes []*commonv1.FieldChange) ([]byte, error) {
-	opts := proto.MarshalOptions{Deterministic: true}
-	var b []byte
+	// One buffer of the right size for all: Size leaves each message's size cached, and
+	// MarshalAppend uses it (UseCachedSize) instead of computing it again.
+	opts := proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
+	sizes := make([]int, len(changes))
+	total := 0
 	for i, c := range changes {
-		m, err := opts.Marshal(c)
-		if err != nil {
+		sizes[i] = opts.Size(c)
+		total += protowire.SizeVarint(uint64(sizes[i])) + sizes[i]
+	}
+	b := make([]byte, 0, total)
+	for i, c := range changes {
+		b = protowire.AppendVarint(b, uint64(sizes[i]))
+		var err error
+		if b, err = opts.MarshalAppend(b, c); err != nil {
 			return nil, fmt.Errorf("encode change %d: %w", i, err)
 		}
-		b = protowire.AppendBytes(b, m)
 	}
 	return b, nil
 }

@@ -1,11 +1,15 @@
 package audit
 
 import (
+	"bytes"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -174,6 +178,59 @@ func TestEncodeChangesIsDeterministic(t *testing.T) {
 	}
 	if _, err := DecodeChanges([]byte{0x05, 0x01}); err == nil {
 		t.Error("DecodeChanges of a truncated list succeeded")
+	}
+}
+
+// createChanges are the field changes of a customer.created event: every field set, from nothing.
+func createChanges(tb testing.TB) []*commonv1.FieldChange {
+	fields := map[string]any{"id": "CUST-20261123-0001", "name": "杭州星辰科技有限公司", "type": "enterprise",
+		"industry": "I65", "contact_name": "王伟", "contact_title": "采购经理", "mobile": "13800138000",
+		"scale": "51-200", "status": "potential", "source": "exhibition", "owner_id": "u-1", "team_id": "east",
+		"version": 1, "created_by": "u-1", "updated_by": "u-1", "created_at": "2026-11-23T09:30:00Z",
+		"address": map[string]any{"province": "浙江省", "city": "杭州市", "district": "西湖区", "street": "文三路100号"}}
+	var cs []*commonv1.FieldChange
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		a, err := structpb.NewValue(fields[f])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cs = append(cs, &commonv1.FieldChange{Field: f, After: a})
+	}
+	return cs
+}
+
+// The chain hashes the stored bytes, so the encoding must stay what it was when records were
+// first written: each change marshalled on its own, prefixed with its length.
+func TestEncodeChangesKeepsItsBytes(t *testing.T) {
+	t.Parallel()
+	cs := append(createChanges(t), sampleEvent(t).GetChanges()...)
+	var want []byte
+	for _, c := range cs {
+		m, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = protowire.AppendBytes(want, m)
+	}
+	got, err := EncodeChanges(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("EncodeChanges gave %d bytes unlike the length-prefixed messages (%d bytes)", len(got), len(want))
+	}
+	back, err := DecodeChanges(got)
+	if err != nil || len(back) != len(cs) {
+		t.Fatalf("DecodeChanges gave %d changes, %v; want %d", len(back), err, len(cs))
+	}
+}
+
+func BenchmarkEncodeChanges(b *testing.B) {
+	cs := createChanges(b)
+	for b.Loop() {
+		if _, err := EncodeChanges(cs); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
