@@ -153,7 +153,15 @@ func TestDecodeMessageRebuildsTheMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := events.DecodeMessage(want.Data)
+	// What an outbox stores (Encode) is what the relay rebuilds the message from.
+	subject, data, err := events.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject != want.Subject || !bytes.Equal(data, want.Data) {
+		t.Errorf("Encode = %s %q, want Message's %s %q", subject, data, want.Subject, want.Data)
+	}
+	got, err := events.DecodeMessage(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +200,9 @@ func TestMessageRejectsIncompleteEvents(t *testing.T) {
 			t.Parallel()
 			if _, err := events.Message(ev); err == nil {
 				t.Error("Message succeeded, want an error")
+			}
+			if _, _, err := events.Encode(ev); err == nil {
+				t.Error("Encode succeeded, want an error")
 			}
 		})
 	}
