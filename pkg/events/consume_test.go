@@ -48,13 +48,7 @@ func broker(t *testing.T) (*nats.Conn, jetstream.JetStream, jetstream.Stream) {
 func publish(t *testing.T, js jetstream.JetStream, evs ...*eventsv1.Event) {
 	t.Helper()
 	for _, ev := range evs {
-		msg, err := events.Message(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
-			t.Fatal(err)
-		}
+		testkit.PublishEvent(t, js, ev)
 	}
 }
 

@@ -184,11 +184,11 @@ func checkToken(s string) error {
 // Nats-Msg-Id = ev.Id (JetStream de-duplication), the CloudEvents binary-mode headers and the trace
 // context when ev carries one.
 func Message(ev *eventsv1.Event) (*nats.Msg, error) {
-	_, data, err := Encode(ev)
+	subject, data, err := Encode(ev)
 	if err != nil {
 		return nil, err
 	}
-	return newMessage(ev, data), nil
+	return newMessage(subject, ev, data), nil
 }
 
 // Encode checks ev and returns its subject and protobuf encoding: what an outbox stores, from
@@ -213,12 +213,12 @@ func DecodeMessage(data []byte) (*nats.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newMessage(ev, data), nil
+	return newMessage(Subject(ev), ev, data), nil
 }
 
-// newMessage builds the message of ev encoded as data.
-func newMessage(ev *eventsv1.Event, data []byte) *nats.Msg {
-	msg := nats.NewMsg(Subject(ev))
+// newMessage builds the message of ev, published on subject and encoded as data.
+func newMessage(subject string, ev *eventsv1.Event, data []byte) *nats.Msg {
+	msg := nats.NewMsg(subject)
 	msg.Data = data
 	// nats.Header keys are case-sensitive; the CloudEvents NATS binding uses lower-case names.
 	h := msg.Header

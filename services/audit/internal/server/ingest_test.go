@@ -25,18 +25,7 @@ type broker struct {
 
 func newBroker(t *testing.T) *broker {
 	t.Helper()
-	nc, err := nats.Connect(testkit.StartNATS(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := events.EnsureStream(t.Context(), js, 1); err != nil {
-		t.Fatal(err)
-	}
+	nc, js, _ := testkit.StartEventStream(t)
 	return &broker{nc: nc, js: js}
 }
 
