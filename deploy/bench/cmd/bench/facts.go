@@ -188,19 +188,7 @@ func limitTail(f map[string]report.Run, key string) string {
 func (h *harness) targets() []report.Target {
 	var t []report.Target
 	f := h.figures
-	if g, ok := f["create-grpc"]; ok {
-		l := f["create-limit"]
-		r := ratio(g.Throughput, l.Throughput)
-		t = append(t, report.Target{Text: "create through gRPC ≥ ½ of pgbench's rate for the same transaction",
-			Measured: fmt.Sprintf("%.0f/s vs %.0f/s = %.2f", g.Throughput, l.Throughput, r) + steal(g), Met: r >= 0.5})
-	}
-	if g, ok := f["create-grpc"]; ok {
-		if rr, ok := f["create-rest"]; ok {
-			r := ratio(rr.Throughput, g.Throughput)
-			t = append(t, report.Target{Text: "create through REST within 30% of gRPC",
-				Measured: fmt.Sprintf("%.0f/s vs %.0f/s = %.2f", rr.Throughput, g.Throughput, r) + steal(g, rr), Met: r >= 0.7})
-		}
-	}
+	t = append(t, createTargets(h.createRounds)...)
 	if g, ok := f["get-grpc"]; ok {
 		met := g.Latency.P99 < 5e6 && g.Errors == 0 && g.Throughput >= 990
 		t = append(t, report.Target{Text: "get by id p99 < 5 ms at 1,000 requests/s (gRPC)",

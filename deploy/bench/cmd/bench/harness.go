@@ -55,6 +55,8 @@ type harness struct {
 	results report.Results
 	// limits remembers pgbench figures per scenario for the targets.
 	figures map[string]report.Run
+	// createRounds are the create scenario's rounds, for its targets.
+	createRounds []createRound
 }
 
 func newHarness(ctx context.Context, o options, log *slog.Logger, command string) (*harness, error) {

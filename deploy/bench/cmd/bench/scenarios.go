@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/crmsuite/crm/deploy/bench/internal/load"
 	"github.com/crmsuite/crm/deploy/bench/internal/report"
 	"github.com/crmsuite/crm/deploy/bench/internal/scenario"
-	"github.com/crmsuite/crm/pkg/pgdb"
 )
 
 // scenarioList is every scenario in the order they run: reads before the writes that grow the
@@ -213,63 +211,6 @@ func (h *harness) scenarioReport(ctx context.Context) (report.Scenario, error) {
 	}
 	s.Notes = []string{fmt.Sprintf("GetPipeline with group_by_owner for a team manager: counts and amounts per owner and stage over "+
 		"the team's share of %d needs, joined to the customer projection for the team's reach.", h.o.needs)}
-	return s, nil
-}
-
-func (h *harness) scenarioCreate(ctx context.Context) (report.Scenario, error) {
-	s := report.Scenario{Title: "Create a customer (gRPC and REST)"}
-	h.warm(ctx, h.env.CreateGRPC())
-	h.settle(ctx)
-	g, _ := h.measure(ctx, serviceRun{label: "gRPC, 32 workers (max)", workers: 32, duration: h.dur(20 * time.Second), req: h.env.CreateGRPC()})
-	h.settle(ctx)
-	h.warm(ctx, h.env.CreateREST())
-	h.settle(ctx)
-	r, _ := h.measure(ctx, serviceRun{label: "REST, 32 workers (max)", workers: 32, duration: h.dur(20 * time.Second), req: h.env.CreateREST()})
-	h.settle(ctx)
-	script, err := scenario.Script("create", h.scriptParams(ctx))
-	if err != nil {
-		return s, err
-	}
-	var best report.Run
-	var limits []report.Run
-	for _, clients := range []int{pgdb.DefaultMaxConns, 16} {
-		l, err := h.limit(ctx, "create", script, "customer", clients, 0, h.dur(15*time.Second), scenario.Vars(time.Now().UnixNano()))
-		if err != nil {
-			return s, err
-		}
-		limits = append(limits, l)
-		if l.Throughput > best.Throughput {
-			best = l
-		}
-	}
-	s.Ratios = []report.Ratio{
-		{What: "gRPC req/s ÷ best pgbench tps (target ≥ 0.5)", Value: ratio(g.Throughput, best.Throughput)},
-		{What: "REST req/s ÷ gRPC req/s (target ≥ 0.7)", Value: ratio(r.Throughput, g.Throughput)},
-		{What: "REST req/s ÷ best pgbench tps", Value: ratio(r.Throughput, best.Throughput)},
-	}
-	// The same transaction at the gRPC run's rate. PostgreSQL spends more per transaction at a
-	// lower rate (fewer commits share a WAL flush, backends sleep and wake more often per
-	// transaction): all its processes together 0.88-0.92 ms per create at 1,100/s against
-	// 0.60-0.68 ms at full speed, on 2026-12-03. So the service's transaction is also compared
-	// with pgbench's at the rate the service ran it.
-	if g.Throughput >= 1 {
-		l, err := h.limit(ctx, "create", script, "customer", pgdb.DefaultMaxConns, math.Round(g.Throughput), h.dur(15*time.Second),
-			scenario.Vars(time.Now().UnixNano()))
-		if err != nil {
-			return s, err
-		}
-		limits = append(limits, l)
-		s.Ratios = append(s.Ratios, report.Ratio{
-			What:  "the customer service's PostgreSQL CPU per gRPC create ÷ pgbench's at the same rate",
-			Value: durRatio(g.PostgresByClient["customer"], l.CPUPerRequest["postgres"])})
-	}
-	s.Service, s.Limit = []report.Run{g, r}, limits
-	s.Notes = []string{"A sales rep creates enterprise customers with a request id (idempotent create), each with a new name " +
-		"and mobile: validation, duplicate check under advisory locks, insert, outbox event, all in one transaction; the " +
-		"relay publishes each event and the audit service and four customer projections consume it while the run goes on " +
-		"(their CPU is in CPU/req). pgbench runs the create transaction itself, at 8 clients (the service's pool size) and 16, " +
-		"and at the gRPC run's rate with 8 clients, to show what the transaction costs the database at the rate the service ran it."}
-	h.figures["create-grpc"], h.figures["create-rest"], h.figures["create-limit"] = g, r, best
 	return s, nil
 }
 
