@@ -9,7 +9,7 @@
 #   4. runs the Go harness in deploy/bench (go run ./cmd/bench), which builds and starts the suite,
 #      seeds a million customers the first time, runs every scenario and writes the results.
 # BENCH_FLAGS passes flags to the harness, e.g. BENCH_FLAGS='-only get,search -scale 0.3'
-# (`go run ./cmd/bench -h` in deploy/bench lists them). It takes about 20 minutes on 2 cores,
+# (`go run ./cmd/bench -h` in deploy/bench lists them). It takes about 15 minutes on 2 cores,
 # plus a few minutes the first time for seeding.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../local/lib.sh

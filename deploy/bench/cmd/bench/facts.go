@@ -150,7 +150,7 @@ func method(h *harness) []string {
 			"counted as the backends connected to the benchmark database plus the server's shared background processes.",
 		"**Data.** The database is a fresh copy (CREATE DATABASE … TEMPLATE) of a template seeded once with COPY, and " +
 			"read into the OS page cache (pg_prewarm) before the runs; everything else is as `make run` runs it.",
-		"**Reproduce.** `make bench` (about 20 minutes; the first run also seeds the template, a few minutes more). " +
+		"**Reproduce.** `make bench` (about 15 minutes; the first run also seeds the template, a few minutes more). " +
 			"`make bench BENCH_FLAGS='-only get,search -scale 0.3'` runs a subset, shorter. Raw results and profiles stay " +
 			"in .data/bench/.",
 	}
