@@ -285,6 +285,19 @@ func (s *Sampler) sample(initial bool) {
 	if needScan {
 		s.refreshNames()
 	}
+	// A process in several groups (a backend is in "postgres" and in its client's) is read once.
+	ticks := map[int]time.Duration{}
+	read := func(pid int) (time.Duration, bool) {
+		if t, ok := ticks[pid]; ok {
+			return t, true
+		}
+		t, err := Ticks(pid)
+		if err != nil {
+			return 0, false
+		}
+		ticks[pid] = t
+		return t, true
+	}
 	for _, g := range s.groups {
 		seen := map[int]time.Duration{}
 		pids := g.Pids
@@ -292,7 +305,7 @@ func (s *Sampler) sample(initial bool) {
 			pids = append(pids[:len(pids):len(pids)], g.Lookup()...)
 		}
 		for _, pid := range pids {
-			if t, err := Ticks(pid); err == nil {
+			if t, ok := read(pid); ok {
 				seen[pid] = t
 			}
 		}
@@ -301,7 +314,7 @@ func (s *Sampler) sample(initial bool) {
 				if !g.Match(n.comm, n.cmdline) {
 					continue
 				}
-				if t, err := Ticks(pid); err == nil {
+				if t, ok := read(pid); ok {
 					seen[pid] = t
 				}
 			}
@@ -320,17 +333,29 @@ func (s *Sampler) sample(initial bool) {
 }
 
 // procName is what a Match looks at.
-type procName struct{ comm, cmdline string }
+type procName struct {
+	comm, cmdline string
+	seen          time.Time // when the process was first seen
+}
+
+// postgresNaming is how long a PostgreSQL process's names are read again after it was first
+// seen. It names its database only once it has connected (a backend after its start-up packet,
+// an autovacuum worker after it picked a database), moments after it started, and keeps the name
+// from then on (only the activity at the end of its title changes). Reading the names of every
+// PostgreSQL process at every sample was over half of the sampler's CPU and a sixth of the
+// harness's under creates (2026-12-03).
+const postgresNaming = time.Second
 
 // refreshNames lists the running processes and reads the names of those not seen before, once
-// (PostgreSQL's at every sample): only the CPU time of matching processes is read each time. (Reading three files of every
-// process four times a second cost the harness more CPU than a service under light load, on a
-// machine where a system call costs microseconds.)
+// (PostgreSQL's during their first second): only the CPU time of matching processes is read each
+// time. (Reading three files of every process four times a second cost the harness more CPU than
+// a service under light load, on a machine where a system call costs microseconds.)
 func (s *Sampler) refreshNames() {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return
 	}
+	now := time.Now()
 	running := make(map[int]bool, len(entries))
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -338,11 +363,12 @@ func (s *Sampler) refreshNames() {
 			continue
 		}
 		running[pid] = true
-		// A PostgreSQL process names its database only once it has connected (a backend after
-		// its start-up packet, an autovacuum worker after it picked a database): its names are
-		// read at every sample.
-		if n, ok := s.names[pid]; ok && n.comm != "postgres" {
-			continue
+		seen := now
+		if n, ok := s.names[pid]; ok {
+			if n.comm != "postgres" || now.Sub(n.seen) > postgresNaming {
+				continue
+			}
+			seen = n.seen
 		}
 		d := "/proc/" + e.Name()
 		comm, err := os.ReadFile(d + "/comm")
@@ -351,7 +377,7 @@ func (s *Sampler) refreshNames() {
 		}
 		cmd, _ := os.ReadFile(d + "/cmdline")
 		s.names[pid] = procName{comm: strings.TrimSpace(string(comm)),
-			cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))}
+			cmdline: strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " ")), seen: seen}
 	}
 	for pid := range s.names {
 		if !running[pid] {
