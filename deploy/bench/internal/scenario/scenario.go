@@ -193,16 +193,15 @@ func (r restError) String() string {
 // number in its name and a 196 mobile, which no seeded customer has. n also makes the request id.
 func (e *Env) newCustomer() (*customerv1.Customer, int) {
 	n := int(e.created.Add(1))
-	c := e.Layout.CustomerRow(n % e.Layout.Customers)
-	city := strings.TrimSuffix(c.City, "市")
+	province, city, district, street := seed.Address(n % e.Layout.Customers)
 	return &customerv1.Customer{
-		Name:         fmt.Sprintf("%s%s%d%s有限公司", city, seed.Brand(n), n, seed.Trade(n)),
+		Name:         fmt.Sprintf("%s%s%d%s有限公司", strings.TrimSuffix(city, "市"), seed.Brand(n), n, seed.Trade(n)),
 		Type:         customerv1.CustomerType_CUSTOMER_TYPE_ENTERPRISE,
 		Industry:     "I65",
 		ContactName:  seed.PersonName(n, 40),
 		ContactTitle: "采购经理",
 		Mobile:       fmt.Sprintf("196%08d", n),
-		Address:      &customerv1.Address{Province: c.Province, City: c.City, District: c.District, Street: c.Street},
+		Address:      &customerv1.Address{Province: province, City: city, District: district, Street: street},
 		Scale:        customerv1.Scale_SCALE_51_TO_200,
 		Source:       customerv1.CustomerSource_CUSTOMER_SOURCE_EXHIBITION,
 	}, n

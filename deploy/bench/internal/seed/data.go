@@ -224,15 +224,19 @@ var (
 	sources   = []string{"online", "exhibition", "referral", "visit", "partner", "inbound", "other", ""}
 )
 
+// Address is customer i's address, as CustomerRow gives it, without the rest of the row (the
+// benchmark's creates take it for every new customer).
+func Address(i int) (province, city, district, street string) {
+	pt := provinceTable[pick(i, 2, len(provinceTable))]
+	return pt.name, pt.cities[pick(i, 3, len(pt.cities))], districts[pick(i, 4, len(districts))],
+		fmt.Sprintf("%s路%d号", roads[pick(i, 5, len(roads))], 1+pick(i, 6, 999))
+}
+
 // CustomerRow computes customer i of layout l.
 func (l Layout) CustomerRow(i int) Customer {
 	c := Customer{ID: l.CustomerID(i)}
-	pt := provinceTable[pick(i, 2, len(provinceTable))]
-	c.Province = pt.name
-	c.City = pt.cities[pick(i, 3, len(pt.cities))]
+	c.Province, c.City, c.District, c.Street = Address(i)
 	city := strings.TrimSuffix(c.City, "市")
-	c.District = districts[pick(i, 4, len(districts))]
-	c.Street = fmt.Sprintf("%s路%d号", roads[pick(i, 5, len(roads))], 1+pick(i, 6, 999))
 
 	roll := pick(i, 7, 100)
 	for _, t := range typeCut {
