@@ -55,7 +55,7 @@ stop: ## Stop the PostgreSQL and NATS that `make run` or `make test` started und
 	bash deploy/local/stop-local.sh
 
 .PHONY: bench
-bench: ## Measure the running suite against 1,000,000 customers (~20 min) and write docs/benchmarks.md.
+bench: ## Measure the running suite against 1,000,000 customers (~15 min) and write docs/benchmarks.md.
 	bash deploy/bench/bench.sh
 
 .PHONY: tidy
