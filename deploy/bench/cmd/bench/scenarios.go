@@ -88,33 +88,44 @@ func durRatio(a, b time.Duration) float64 { return ratio(float64(a), float64(b))
 
 func (h *harness) scenarioGet(ctx context.Context) (report.Scenario, error) {
 	s := report.Scenario{Title: "Get a customer by id"}
-	h.warm(ctx, h.env.GetGRPC())
-	h.warm(ctx, h.env.GetREST())
-	g, _ := h.measure(ctx, serviceRun{label: "gRPC, open 1000/s", rate: 1000, workers: 512, duration: h.dur(20 * time.Second), req: h.env.GetGRPC()})
-	r, _ := h.measure(ctx, serviceRun{label: "REST, open 1000/s", rate: 1000, workers: 512, duration: h.dur(20 * time.Second), req: h.env.GetREST()})
-	m, _ := h.measure(ctx, serviceRun{label: "gRPC, 16 workers (max)", workers: 16, duration: h.dur(10 * time.Second), req: h.env.GetGRPC()})
 	script, err := scenario.Script("get", h.scriptParams(ctx))
 	if err != nil {
 		return s, err
 	}
-	lr, err := h.limit(ctx, "get", script, "customer", 8, 1000, h.dur(15*time.Second), nil)
+	h.warm(ctx, h.env.GetGRPC())
+	h.warm(ctx, h.env.GetREST())
+	// pgbench's read at 1,000/s runs right before and right after the gRPC run: the database's
+	// own tail at that rate moves between minutes on these machines (its p99 was 3.75-7.48 ms in
+	// seven runs within an hour on 2026-12-03) and decides the target as much as the service does.
+	before, err := h.limit(ctx, "get", script, "customer", 8, 1000, h.dur(10*time.Second), nil)
 	if err != nil {
 		return s, err
 	}
+	g, _ := h.measure(ctx, serviceRun{label: "gRPC, open 1000/s", rate: 1000, workers: 512, duration: h.dur(20 * time.Second), req: h.env.GetGRPC()})
+	after, err := h.limit(ctx, "get", script, "customer", 8, 1000, h.dur(10*time.Second), nil)
+	if err != nil {
+		return s, err
+	}
+	before.Label += ", right before the gRPC run"
+	after.Label += ", right after it"
+	r, _ := h.measure(ctx, serviceRun{label: "REST, open 1000/s", rate: 1000, workers: 512, duration: h.dur(20 * time.Second), req: h.env.GetREST()})
+	m, _ := h.measure(ctx, serviceRun{label: "gRPC, 16 workers (max)", workers: 16, duration: h.dur(10 * time.Second), req: h.env.GetGRPC()})
 	lm, err := h.limit(ctx, "get", script, "customer", 8, 0, h.dur(10*time.Second), nil)
 	if err != nil {
 		return s, err
 	}
 	s.Service = []report.Run{g, r, m}
-	s.Limit = []report.Run{lr, lm}
+	s.Limit = []report.Run{before, after, lm}
 	s.Ratios = []report.Ratio{
-		{What: "gRPC p99 at 1000/s ÷ pgbench p99 at 1000/s", Value: durRatio(g.Latency.P99, lr.Latency.P99)},
+		{What: "gRPC p99 at 1000/s ÷ pgbench p99 at 1000/s (the higher of before and after)",
+			Value: durRatio(g.Latency.P99, max(before.Latency.P99, after.Latency.P99))},
 		{What: "REST p99 ÷ gRPC p99 at 1000/s", Value: durRatio(r.Latency.P99, g.Latency.P99)},
 		{What: "gRPC max req/s ÷ pgbench max tps", Value: ratio(m.Throughput, lm.Throughput)},
 	}
 	s.Notes = []string{"An admin reads customers picked uniformly from all 1,000,000 (so most reads miss PostgreSQL's " +
 		"128 MB shared buffers and come from the OS page cache)."}
-	h.figures["get-grpc"], h.figures["get-rest"], h.figures["get-max"], h.figures["get-limit-1000"] = g, r, m, lr
+	h.figures["get-grpc"], h.figures["get-rest"], h.figures["get-max"] = g, r, m
+	h.figures["get-limit-before"], h.figures["get-limit-after"] = before, after
 	return s, nil
 }
 
