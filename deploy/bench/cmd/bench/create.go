@@ -113,8 +113,8 @@ func (h *harness) scenarioCreate(ctx context.Context) (report.Scenario, error) {
 	}
 	s.Notes = []string{"A sales rep creates enterprise customers with a request id (idempotent create), each with a new name " +
 		"and mobile: validation, duplicate check under advisory locks, insert, outbox event, all in one transaction; the " +
-		"relay publishes each event and the audit service and four customer projections consume it while the run goes on " +
-		"(their CPU is in CPU/req). pgbench runs the create transaction itself, at 8 clients (the service's pool size) and 16, " +
+		"relay publishes each event, and the audit service (which also republishes it masked for analytics) and tagging's " +
+		"customer projection consume it while the run goes on (their CPU is in CPU/req). pgbench runs the create transaction itself, at 8 clients (the service's pool size) and 16, " +
 		"and at the gRPC runs' median rate with 8 clients, to show what the transaction costs the database at the rate the " +
 		fmt.Sprintf("service ran it. The gRPC, REST and pgbench runs take turns, %d rounds of %.0f s each, each round starting ", createRounds, d.Seconds()) +
 		"with another of them, with the suite settled before each run; a ratio is the median of the rounds' ratios, each " +

@@ -174,10 +174,10 @@ func steal(runs ...report.Run) string {
 	return fmt.Sprintf(" (steal %.0f%% of the machine)", 100*most)
 }
 
-// limitTail names the p99 of pgbench's read at 1,000/s right before and right after the gRPC
+// getLimitTail names the p99 of pgbench's read at 1,000/s right before and right after the gRPC
 // run, when it ran: on a machine whose database alone has a tail near a latency target, that
 // decides the target more than the service does.
-func limitTail(f map[string]report.Run) string {
+func getLimitTail(f map[string]report.Run) string {
 	b, ok1 := f["get-limit-before"]
 	a, ok2 := f["get-limit-after"]
 	if !ok1 || !ok2 {
@@ -195,7 +195,7 @@ func (h *harness) targets() []report.Target {
 	if g, ok := f["get-grpc"]; ok {
 		met := g.Latency.P99 < 5e6 && g.Errors == 0 && g.Throughput >= 990
 		t = append(t, report.Target{Text: "get by id p99 < 5 ms at 1,000 requests/s (gRPC)",
-			Measured: fmt.Sprintf("p99 %s ms at %.0f/s", report.MS(g.Latency.P99), g.Throughput) + steal(g) + limitTail(f),
+			Measured: fmt.Sprintf("p99 %s ms at %.0f/s", report.MS(g.Latency.P99), g.Throughput) + steal(g) + getLimitTail(f),
 			Met:      met})
 		if r, ok := f["get-rest"]; ok {
 			t = append(t, report.Target{Text: "(same through REST, for reference)",

@@ -24,11 +24,11 @@ func TestLimitTailNamesPgbenchsOwnP99(t *testing.T) {
 		"get-limit-before": {Throughput: 996, Latency: report.Latency{P99: 4_600_000}},
 		"get-limit-after":  {Throughput: 1004, Latency: report.Latency{P99: 5_120_000}},
 	}
-	if got, want := limitTail(f), "; pgbench's own p99 at 1000/s right before and after: 4.60 and 5.12 ms"; got != want {
-		t.Errorf("limitTail = %q, want %q", got, want)
+	if got, want := getLimitTail(f), "; pgbench's own p99 at 1000/s right before and after: 4.60 and 5.12 ms"; got != want {
+		t.Errorf("getLimitTail = %q, want %q", got, want)
 	}
 	delete(f, "get-limit-after")
-	if got := limitTail(f); got != "" {
-		t.Errorf("limitTail without the run after = %q, want nothing", got)
+	if got := getLimitTail(f); got != "" {
+		t.Errorf("getLimitTail without the run after = %q, want nothing", got)
 	}
 }

@@ -53,7 +53,7 @@ type harness struct {
 	short    []scenario.Keyword
 
 	results report.Results
-	// limits remembers pgbench figures per scenario for the targets.
+	// figures are the runs the targets read, by key ("get-grpc", "get-limit-before", "lag-1000", …).
 	figures map[string]report.Run
 	// createRounds are the create scenario's rounds, for its targets.
 	createRounds []createRound
